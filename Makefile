@@ -1,0 +1,34 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint sync dev bench screenshots clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check safetyamp_pipeline safetyamp_pipeline_tests benchmarks
+
+test: lint
+	$(VENV)/bin/pytest
+
+sync: $(STAMP)
+	$(PY) -m safetyamp_pipeline.sandbox.make_sync
+
+dev: $(STAMP)
+	$(PY) -m safetyamp_pipeline.sandbox.make_dev
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+screenshots: $(STAMP)
+	$(PY) -m docs.screenshots
+
+clean:
+	rm -rf $(VENV) .sandbox .dagster_home
