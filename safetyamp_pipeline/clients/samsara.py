@@ -1,0 +1,161 @@
+"""Samsara fleet API client (plain Python; the Dagster resource wraps it).
+
+* `list_vehicles()` follows the cursor (`after` = `pagination.endCursor`) while
+  `pagination.hasNextPage` is true. Samsara documents that a page can be short or even empty
+  while more data remains, so neither ends the loop.
+* `get_driver(id)` reads `/fleet/drivers/{id}` once per client instance (the answer, including
+  "no such driver" = 404 -> None, is cached for the run).
+* 25 requests per second client-side, fractional `Retry-After`, the shared retry rules of
+  `clients.http` and the typed errors of `clients.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from safetyamp_pipeline.clients.errors import ConfigError, MalformedResponse, NotFound
+from safetyamp_pipeline.clients.http import HttpTransport, Redactor, RequestStats, RetryPolicy
+from safetyamp_pipeline.clients.rate_limit import TokenBucket
+from safetyamp_pipeline.clients.safetyamp import origin_of
+
+VEHICLES_ROUTE = "/fleet/vehicles"
+DRIVER_ROUTE = "/fleet/drivers/{id}"
+_MAX_PAGES = 10_000
+
+_log = logging.getLogger(__name__)
+
+
+class SamsaraClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        requests_per_second: int = 25,
+        timeout: tuple[float, float] = (5, 30),
+        max_retries: int = 4,
+        max_total_wait: float = 120,
+        page_size: int = 512,
+        logger: logging.Logger | None = None,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.base_url = origin_of(base_url, "Samsara base URL (SAMSARA_API_URL)")
+        if not token:
+            raise ConfigError("Samsara token (SAMSARA_API_TOKEN) is not set")
+        self.page_size = page_size
+        self.log = logger or _log
+        self.session = session or requests.Session()
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": "safetyamp-pipeline",
+            }
+        )
+        self.bucket = TokenBucket(requests_per_second, 1.0, clock=clock, sleep=sleep)
+        self._http = HttpTransport(
+            service="Samsara",
+            session=self.session,
+            timeout=timeout,
+            policy=RetryPolicy(max_retries=max_retries, max_total_wait=max_total_wait),
+            bucket=self.bucket,
+            redact=Redactor([token]),
+            logger=self.log,
+            sleep=sleep,
+            rng=rng,
+        )
+        self._drivers: dict[str, dict[str, Any] | None] = {}
+
+    @property
+    def stats(self) -> RequestStats:
+        return self._http.stats
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> SamsaraClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def list_vehicles(self) -> list[dict[str, Any]]:
+        """Every vehicle, complete or not at all (a failed page fails the whole listing)."""
+        vehicles: dict[str, dict[str, Any]] = {}
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            params: dict[str, Any] = {"limit": self.page_size}
+            if cursor:
+                params["after"] = cursor
+            response = self._http.request(
+                "GET", self.base_url + VEHICLES_ROUTE, route=VEHICLES_ROUTE, params=params
+            )
+            data, has_next, end_cursor = self._page(response)
+            for vehicle in data:
+                vehicles[str(vehicle["id"])] = vehicle
+            if not has_next:
+                return list(vehicles.values())
+            if not end_cursor or end_cursor in seen_cursors:
+                raise self._malformed(
+                    response, VEHICLES_ROUTE, "hasNextPage is true but endCursor is missing or repeated"
+                )
+            seen_cursors.add(end_cursor)
+            cursor = end_cursor
+        raise MalformedResponse(
+            f"Samsara GET {VEHICLES_ROUTE}: more than {_MAX_PAGES} pages; giving up",
+            method="GET",
+            url=self.base_url + VEHICLES_ROUTE,
+        )
+
+    def get_driver(self, driver_id: str) -> dict[str, Any] | None:
+        """The driver record, or None when Samsara has no such driver (404). Cached per client."""
+        key = str(driver_id)
+        if not key:
+            raise ValueError("a Samsara driver id is required")
+        if key in self._drivers:
+            return self._drivers[key]
+        url = f"{self.base_url}/fleet/drivers/{quote(key, safe=':')}"
+        try:
+            response = self._http.request("GET", url, route=DRIVER_ROUTE)
+        except NotFound:
+            self._drivers[key] = None
+            return None
+        body = self._http.json_of(response, "GET", DRIVER_ROUTE)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or data.get("id") in (None, ""):
+            raise self._malformed(response, DRIVER_ROUTE, "`data` is not a driver record with an id")
+        self._drivers[key] = data
+        return data
+
+    def _page(self, response: requests.Response) -> tuple[list[dict[str, Any]], bool, str | None]:
+        body = self._http.json_of(response, "GET", VEHICLES_ROUTE)
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise self._malformed(response, VEHICLES_ROUTE, "`data` is missing or not a list")
+        pagination = body.get("pagination")
+        if not isinstance(pagination, dict) or not isinstance(pagination.get("hasNextPage"), bool):
+            raise self._malformed(response, VEHICLES_ROUTE, "`pagination.hasNextPage` is missing")
+        for vehicle in body["data"]:
+            if not isinstance(vehicle, dict) or vehicle.get("id") in (None, ""):
+                raise self._malformed(response, VEHICLES_ROUTE, "an item is not a vehicle with an id")
+        end_cursor = pagination.get("endCursor")
+        return body["data"], pagination["hasNextPage"], end_cursor if isinstance(end_cursor, str) else None
+
+    @staticmethod
+    def _malformed(response: requests.Response, route: str, what: str) -> MalformedResponse:
+        return MalformedResponse(
+            f"Samsara GET {route}: malformed answer, {what}",
+            status=response.status_code,
+            method="GET",
+            url=response.url,
+        )
