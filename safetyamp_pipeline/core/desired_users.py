@@ -1,0 +1,339 @@
+"""Desired SafetyAmp users from Vista employees, payroll job rows and Entra users.
+
+Rules (docs/business-rules.md): population, email precedence, phones, home site (latest open job
+in the look-back window, else the region office), terminated -> deactivate, batch uniqueness of
+email and mobile phone.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from .models import DesiredRecord, DesiredSet, Issue
+from .normalize import (
+    as_int,
+    canonical_emp_id,
+    clean_country,
+    clean_email,
+    clean_state,
+    clean_text,
+    clean_zip,
+    format_date,
+    normalize_gender,
+    normalize_job,
+    normalize_phone,
+    normalize_title,
+    parse_date,
+    vista_employee_number,
+)
+from .rows import company_mismatch, department_regions, is_blank, is_terminated, row_get
+from .settings import SyncSettings
+
+# Fields Vista is the record for: an empty Vista value clears the SafetyAmp value.
+CLEARABLE_USER_FIELDS = ("middle_name", "street", "city", "state", "zip_code", "mobile_phone", "work_phone")
+
+_MISSING = object()
+
+
+def _as_day(value: Any) -> _dt.date | None:
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    return parse_date(value)
+
+
+def _hours(value: Any) -> float:
+    if isinstance(value, bool) or value is None:
+        return 0.0
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+        return number if number == number and abs(number) < 1e9 else 0.0
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return 0.0
+    return number if number == number and abs(number) < 1e9 else 0.0
+
+
+def open_job_keys(jobs: Iterable[Any], settings: SyncSettings) -> set[tuple[int, str]]:
+    """(JCCo, trimmed Job) of every open job in the jobs list."""
+    keys: set[tuple[int, str]] = set()
+    for row in jobs or ():
+        if not isinstance(row, Mapping):
+            continue
+        jcco_raw = row_get(row, "JCCo")
+        jcco = settings.jc_company if jcco_raw is None else as_int(jcco_raw)
+        if jcco != settings.jc_company:
+            continue
+        status = row_get(row, "JobStatus")
+        if status is not None and as_int(status) != settings.open_job_status:
+            continue
+        job = normalize_job(row_get(row, "Job"))
+        if job:
+            keys.add((jcco, job))
+    return keys
+
+
+def latest_jobs(
+    payroll_rows: Iterable[Any], open_jobs: set[tuple[int, str]], settings: SyncSettings, as_of: _dt.date
+) -> dict[str, str]:
+    """Employee -> job of the latest PREndDate within the look-back window, on an open job of the
+    payroll company; ties: most hours that week, then the lowest job number. One pass."""
+    cutoff = as_of - _dt.timedelta(weeks=settings.lookback_weeks)
+    upper = as_of + _dt.timedelta(days=6)  # the pay period containing as_of may end after it
+    company = settings.pr_company
+    emp_cache: dict[Any, str | None] = {}
+    job_cache: dict[Any, str | None] = {}
+    day_cache: dict[Any, _dt.date | None] = {}
+    co_cache: dict[Any, int | None] = {}
+    best: dict[str, list[Any]] = {}  # emp -> [date, {job: hours}]
+    for row in payroll_rows or ():
+        if not isinstance(row, Mapping):
+            continue
+        get = row.get
+        try:
+            prco = get("PRCo")
+            if prco is not None and prco != company and co_cache.setdefault(prco, as_int(prco)) != company:
+                continue
+            jcco_raw = get("JCCo", company)
+            jcco = jcco_raw if jcco_raw.__class__ is int else co_cache.setdefault(jcco_raw, as_int(jcco_raw))
+            raw_job = get("Job")
+            job = job_cache.get(raw_job, _MISSING)
+            if job is _MISSING:
+                job = job_cache[raw_job] = normalize_job(raw_job)
+            if (jcco, job) not in open_jobs:
+                continue
+            raw_day = get("PREndDate")
+            day = day_cache.get(raw_day, _MISSING)
+            if day is _MISSING:
+                day = day_cache[raw_day] = _as_day(raw_day)
+            if day is None or day < cutoff or day > upper:
+                continue
+            raw_emp = get("Employee")
+            emp = emp_cache.get(raw_emp, _MISSING) if raw_emp.__class__ is not bool else None
+            if emp is _MISSING:
+                emp = emp_cache[raw_emp] = vista_employee_number(raw_emp)
+            if emp is None:
+                continue
+        except TypeError:  # unhashable hostile values
+            continue
+        current = best.get(emp)
+        if current is None or day > current[0]:
+            best[emp] = [day, {job: _hours(get("Hrs"))}]
+        elif day == current[0]:
+            per_job = current[1]
+            per_job[job] = per_job.get(job, 0.0) + _hours(get("Hrs"))
+    result: dict[str, str] = {}
+    for emp, (_, per_job) in best.items():
+        result[emp] = min(per_job, key=lambda j: (-per_job[j], j))
+    return result
+
+
+def entra_emails(entra_users: Iterable[Any], settings: SyncSettings, issues: list[Issue]) -> dict[str, str]:
+    """Canonical employee number -> mail of an enabled Entra user with a usable, non-onmicrosoft mail."""
+    fragment = settings.entra_excluded_mail_fragment.casefold()
+    emails: dict[str, str] = {}
+    for user in entra_users or ():
+        if not isinstance(user, Mapping) or row_get(user, "accountEnabled") is False:
+            continue
+        emp = canonical_emp_id(row_get(user, "employeeId"))
+        mail = clean_email(row_get(user, "mail"))
+        if not emp or not mail or (fragment and fragment in mail):
+            continue
+        if emp in emails:
+            if emails[emp] != mail:
+                issues.append(Issue("users", emp, "email", f"employee {emp}: several enabled Entra users carry this employeeId; the first one's mail is used"))
+            continue
+        emails[emp] = mail
+    return emails
+
+
+def desired_users(
+    employees: Iterable[Any],
+    payroll_rows: Iterable[Any],
+    entra_users: Iterable[Any],
+    jobs: Iterable[Any],
+    departments: Iterable[Any],
+    settings: SyncSettings,
+    as_of: _dt.date | _dt.datetime,
+) -> DesiredSet:
+    out = DesiredSet()
+    as_of_day = as_of.date() if isinstance(as_of, _dt.datetime) else as_of
+    open_jobs = open_job_keys(jobs, settings)
+    current_job = latest_jobs(payroll_rows, open_jobs, settings, as_of_day)
+    _, depts = department_regions(departments, settings)
+    emails = entra_emails(entra_users, settings, out.issues)
+    region = settings.phone_default_region
+
+    active: dict[str, dict[str, Any]] = {}  # emp -> {"fields", "refs", "provenance"}
+    records: dict[str, DesiredRecord] = {}
+    for index, row in enumerate(employees or ()):
+        if not isinstance(row, Mapping):
+            records[f"row#{index}"] = DesiredRecord("users", f"row#{index}", rejected=f"employee row {index}: not a record")
+            continue
+        if company_mismatch(row, "PRCo", settings.pr_company):
+            continue
+        raw_emp = row_get(row, "Employee")
+        emp = vista_employee_number(raw_emp)
+        if emp is None:
+            key = f"row#{index}"
+            records[key] = DesiredRecord("users", key, rejected=f"employee row {index}: field Employee is missing or not an employee number")
+            continue
+        if emp in records or emp in active:
+            key = f"{emp}#dup{index}"
+            records[key] = DesiredRecord("users", key, rejected=f"employee {emp}: field Employee duplicates an earlier row")
+            continue
+        if is_terminated(row):
+            records[emp] = DesiredRecord(
+                "users", emp, {"emp_id": emp, "system_access": False}, {}, {"system_access": "bPREH.TermDate is set"}, deactivate=True
+            )
+            continue
+        if is_blank(row_get(row, "HireDate")):
+            records[emp] = DesiredRecord("users", emp, rejected=f"employee {emp}: field HireDate is empty (not hired), not synced")
+            continue
+        try:
+            built = _active_user(emp, row, emails, current_job, depts, settings, region, out.issues)
+        except Exception as exc:  # noqa: BLE001 - last resort: one bad row never stops the others
+            built = f"employee {emp}: unexpected value ({type(exc).__name__})"
+        if isinstance(built, str):
+            records[emp] = DesiredRecord("users", emp, rejected=built)
+        else:
+            active[emp] = built
+
+    _dedupe_batch(active, records)
+    for emp, parts in active.items():
+        records[emp] = DesiredRecord("users", emp, parts["fields"], parts["refs"], parts["provenance"])
+    out.records = [records[key] for key in sorted(records, key=_sort_key)]
+    return out
+
+
+def _sort_key(key: str) -> tuple[int, int, str]:
+    head = key.split("#", 1)[0]
+    return (0, int(head), key) if head.isdigit() else (1, 0, key)
+
+
+def _active_user(
+    emp: str,
+    row: Mapping[str, Any],
+    emails: dict[str, str],
+    current_job: dict[str, str],
+    depts: dict[str, tuple[str, str, str]],
+    settings: SyncSettings,
+    region: str,
+    issues: list[Issue],
+) -> dict[str, Any] | str:
+    """The parts of an active user's desired record, or the rejection reason."""
+    provenance: dict[str, str] = {}
+    first = clean_text(row_get(row, "FirstName"))
+    last = clean_text(row_get(row, "LastName"))
+    if first is None or last is None:
+        missing = [f for f, v in (("FirstName", first), ("LastName", last)) if v is None]
+        return f"employee {emp}: field {' and '.join(missing)} is empty or not text"
+
+    email = emails.get(emp)
+    if email:
+        provenance["email"] = "Entra mail (employeeId match)"
+    else:
+        raw_email = row_get(row, "Email")
+        email = clean_email(raw_email)
+        if email is None:
+            why = "is empty" if is_blank(raw_email) else "is not a valid email address"
+            return f"employee {emp}: field Email {why} and no enabled Entra user supplies one"
+        provenance["email"] = "Vista bPREH.Email"
+
+    fields: dict[str, Any] = {
+        "emp_id": emp,
+        "first_name": first,
+        "middle_name": clean_text(row_get(row, "MidName")),
+        "last_name": last,
+        "email": email,
+    }
+
+    gender = normalize_gender(row_get(row, "Sex"))
+    if gender is not None:
+        fields["gender"] = gender
+    elif not is_blank(row_get(row, "Sex")):
+        issues.append(Issue("users", emp, "Sex", f"employee {emp}: field Sex is not M/F, not sent"))
+    for target, column in (("date_of_birth", "BirthDate"), ("current_hire_date", "HireDate")):
+        value = format_date(row_get(row, column))
+        if value is not None:
+            fields[target] = value
+        elif not is_blank(row_get(row, column)):
+            issues.append(Issue("users", emp, column, f"employee {emp}: field {column} is not a date in 1900..2100, not sent"))
+
+    fields["street"] = clean_text(row_get(row, "Address"))
+    fields["city"] = clean_text(row_get(row, "City"))
+    fields["state"] = clean_state(row_get(row, "State"))
+    fields["zip_code"] = clean_zip(row_get(row, "Zip"))
+    fields["country"] = clean_country(settings.country)
+
+    cell_raw, phone_raw = row_get(row, "CellPhone"), row_get(row, "Phone")
+    cell = normalize_phone(cell_raw, region)
+    phone = normalize_phone(phone_raw, region)
+    for column, raw, value in (("CellPhone", cell_raw, cell), ("Phone", phone_raw, phone)):
+        if value is None and not is_blank(raw):
+            issues.append(Issue("users", emp, column, f"employee {emp}: field {column} is not a valid phone number, not sent"))
+    fields["mobile_phone"] = cell or phone
+    fields["work_phone"] = phone
+    if cell:
+        provenance["mobile_phone"] = "Vista CellPhone"
+    elif phone:
+        provenance["mobile_phone"] = "Vista Phone (no valid CellPhone)"
+    fields["system_access"] = True
+    provenance["system_access"] = "active employee"
+    fields["text_opt_out"] = settings.new_user_text_opt_out
+    fields["timezone"] = settings.timezone
+
+    refs: dict[str, str] = {}
+    job = current_job.get(emp)
+    if job:
+        refs["home_site"] = job
+        provenance["home_site"] = f"latest open job in the last {settings.lookback_weeks} weeks of payroll"
+    dept = clean_text(row_get(row, "PRDept"))
+    dept_info = depts.get(dept.casefold()) if dept else None
+    if dept_info:
+        refs["home_site_region_office"] = dept_info[2]
+        provenance.setdefault("home_site", "office site of the department's region")
+    if not refs:
+        return (
+            f"employee {emp}: no home site: no open job in the last {settings.lookback_weeks} weeks "
+            f"and field PRDept ({dept!r}) has no region"
+        )
+    title = normalize_title(row_get(row, "udEmpTitle"))
+    if title:
+        refs["current_title"] = title
+    if settings.default_role_name:
+        refs["role"] = settings.default_role_name
+    return {"fields": fields, "refs": refs, "provenance": provenance}
+
+
+def _dedupe_batch(active: dict[str, dict[str, Any]], records: dict[str, DesiredRecord]) -> None:
+    """Email and mobile phone are unique in SafetyAmp: the lowest employee number keeps a shared
+    mobile phone (others are sent without it); a shared email rejects every holder but the first."""
+    email_owner: dict[str, str] = {}
+    phone_owner: dict[str, str] = {}
+    for emp in sorted(active, key=int):
+        parts = active[emp]
+        fields = parts["fields"]
+        email = fields["email"].casefold()
+        owner = email_owner.get(email)
+        if owner is not None:
+            del active[emp]
+            records[emp] = DesiredRecord(
+                "users", emp, rejected=f"employee {emp}: field email is also the email of employee {owner} (SafetyAmp emails are unique)"
+            )
+            continue
+        email_owner[email] = emp
+        mobile = fields.get("mobile_phone")
+        if mobile:
+            owner = phone_owner.get(mobile)
+            if owner is not None:
+                del fields["mobile_phone"]
+                parts["provenance"]["mobile_phone"] = f"not sent: employee {owner} has the same mobile phone"
+            else:
+                phone_owner[mobile] = emp
+

@@ -1,0 +1,80 @@
+"""Value types of the desired state: DesiredRecord, Issue, DesiredSet."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Entity = Literal["site_clusters", "sites", "user_titles", "users", "assets"]
+ENTITIES: tuple[str, ...] = ("site_clusters", "sites", "user_titles", "users", "assets")
+
+
+@dataclass(frozen=True)
+class DesiredRecord:
+    entity: str
+    key: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
+    provenance: dict[str, str] = field(default_factory=dict)
+    rejected: str | None = None
+    deactivate: bool = False
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Something reported about the sources that did not (alone) reject a record."""
+
+    entity: str
+    key: str
+    field: str | None
+    message: str
+
+    def to_row(self) -> dict[str, Any]:
+        return {"entity": self.entity, "key": self.key, "field": self.field, "message": self.message}
+
+
+@dataclass
+class DesiredSet:
+    records: list[DesiredRecord] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    def by_key(self) -> dict[str, DesiredRecord]:
+        return {record.key: record for record in self.records}
+
+
+def desired_hash(record: DesiredRecord) -> str:
+    """Stable digest of what is desired (fields, refs, deactivate): changes when the desired value does."""
+    body = json.dumps(
+        [record.entity, record.key, record.fields, record.refs, record.deactivate, record.rejected],
+        sort_keys=True,
+        default=str,
+        separators=(",", ":"),
+    )
+    return hashlib.blake2b(body.encode("ascii"), digest_size=12).hexdigest()
+
+
+def record_to_row(record: DesiredRecord) -> dict[str, Any]:
+    """A JSON-able dict holding the whole record."""
+    return {
+        "entity": record.entity,
+        "key": record.key,
+        "fields": dict(record.fields),
+        "refs": dict(record.refs),
+        "provenance": dict(record.provenance),
+        "rejected": record.rejected,
+        "deactivate": record.deactivate,
+    }
+
+
+def record_from_row(row: dict[str, Any]) -> DesiredRecord:
+    return DesiredRecord(
+        entity=str(row["entity"]),
+        key=str(row["key"]),
+        fields=dict(row.get("fields") or {}),
+        refs={str(k): str(v) for k, v in (row.get("refs") or {}).items()},
+        provenance=dict(row.get("provenance") or {}),
+        rejected=row.get("rejected"),
+        deactivate=bool(row.get("deactivate", False)),
+    )

@@ -1,0 +1,196 @@
+"""Natural keys of SafetyAmp records and the index that resolves them to SafetyAmp ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .normalize import (
+    CODE_MAX,
+    as_int,
+    asset_key,
+    canonical_emp_id,
+    clean_text,
+    email_key,
+    normalize_phone,
+    title_key,
+)
+from .settings import SyncSettings
+
+
+def natural_key(entity: str, record: Any) -> str | None:
+    """The natural key of a SafetyAmp record (None when it has none and so is not ours to manage).
+
+    cluster: external_code (the root, parent_cluster_id None: its name); site: trimmed ext_id;
+    title: case-folded, whitespace-collapsed name; user: canonical emp_id; asset: serial.
+    """
+    if not isinstance(record, Mapping):
+        return None
+    if entity == "site_clusters":
+        if record.get("parent_cluster_id") is None:
+            return clean_text(record.get("name"))
+        return clean_text(record.get("external_code"), CODE_MAX)
+    if entity == "sites":
+        return clean_text(record.get("ext_id"), CODE_MAX)
+    if entity == "user_titles":
+        return title_key(record.get("name"))
+    if entity == "users":
+        return canonical_emp_id(record.get("emp_id"))
+    if entity == "assets":
+        return asset_key(record.get("serial"))
+    return None
+
+
+def index_key(entity: str, key: str | None) -> str | None:
+    """Form of a natural key used for lookups: case-insensitive like SafetyAmp's unique checks."""
+    if key is None:
+        return None
+    if entity == "users":
+        canonical = canonical_emp_id(key)
+        return canonical.casefold() if canonical else None
+    if entity == "user_titles":
+        return title_key(key)
+    if entity == "assets":
+        return asset_key(key)
+    text = clean_text(key, CODE_MAX if entity != "site_clusters" else 255)
+    return text.casefold() if text else None
+
+
+def _id_order(record: Mapping[str, Any]) -> tuple[int, Any]:
+    rid = record.get("id")
+    number = as_int(rid)
+    return (0, number) if number is not None else (1, str(rid))
+
+
+def _is_live(record: Any) -> bool:
+    return isinstance(record, Mapping) and record.get("id") is not None and not record.get("deleted_at")
+
+
+class RefIndex:
+    """Resolves natural keys to SafetyAmp records and ids. When several records share a key, the
+    lowest id wins (stable across runs)."""
+
+    def __init__(self, settings: SyncSettings | None = None) -> None:
+        self.settings = settings or SyncSettings()
+        self.by_key: dict[str, dict[str, dict[str, Any]]] = {
+            e: {} for e in ("site_clusters", "sites", "user_titles", "users", "assets")
+        }
+        self.roles_by_name: dict[str, dict[str, Any]] = {}
+        self.asset_types: list[dict[str, Any]] = []
+        self.sites_by_name: dict[str, dict[str, Any]] = {}
+        self.unkeyed_sites_by_name: dict[str, dict[str, Any]] = {}
+        self.unkeyed_clusters_by_name: dict[str, dict[str, Any]] = {}
+        self.office_site_by_cluster: dict[int, dict[str, Any]] = {}
+        self.users_by_id: dict[Any, dict[str, Any]] = {}
+        self.users_by_email: dict[str, list[Any]] = {}  # email key -> user ids (possibly stale)
+        self.users_by_mobile: dict[str, list[Any]] = {}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Iterable[Any]] | None, settings: SyncSettings | None = None) -> RefIndex:
+        index = cls(settings)
+        state = state or {}
+        for entity in ("site_clusters", "sites", "user_titles", "users", "assets"):
+            for record in sorted((r for r in state.get(entity) or () if _is_live(r)), key=_id_order):
+                index.learn(entity, record, replace=False)
+        for role in state.get("roles") or ():
+            if _is_live(role):
+                name = clean_text(role.get("name"))
+                if name:
+                    index.roles_by_name.setdefault(name.casefold(), role)
+        index.asset_types = sorted((t for t in state.get("asset_types") or () if _is_live(t)), key=_id_order)
+        return index
+
+    def learn(self, entity: str, record: Mapping[str, Any], replace: bool = True) -> None:
+        """Add (or, after a write, refresh) one record."""
+        if not _is_live(record):
+            return
+        record = dict(record)
+        key = index_key(entity, natural_key(entity, record))
+        table = self.by_key.get(entity)
+        if table is not None and key is not None:
+            old = table.get(key)
+            if old is None or replace and old.get("id") == record.get("id") or (replace and _id_order(record) < _id_order(old)):
+                table[key] = record
+        if entity == "sites":
+            self._learn_site(record, key)
+        elif entity == "site_clusters" and key is None:
+            name = clean_text(record.get("name"))
+            if name:
+                self.unkeyed_clusters_by_name.setdefault(name.casefold(), record)
+        elif entity == "users":
+            self._learn_user(record)
+
+    def _learn_site(self, record: dict[str, Any], key: str | None) -> None:
+        name = clean_text(record.get("name"))
+        if name:
+            self.sites_by_name.setdefault(name.casefold(), record)
+            if key is None:
+                self.unkeyed_sites_by_name.setdefault(name.casefold(), record)
+        cluster = as_int(record.get("cluster_id"))
+        if cluster is not None:
+            current = self.office_site_by_cluster.get(cluster)
+            if current is None or _id_order(record) < _id_order(current):
+                self.office_site_by_cluster[cluster] = record
+
+    def _learn_user(self, record: dict[str, Any]) -> None:
+        user_id = record.get("id")
+        self.users_by_id[user_id] = record
+        email = email_key(record.get("email"))
+        if email:
+            self.users_by_email.setdefault(email, []).append(user_id)
+        mobile = normalize_phone(record.get("mobile_phone"))
+        if mobile:
+            self.users_by_mobile.setdefault(mobile, []).append(user_id)
+
+    # ---------------------------------------------------------------- lookups
+
+    def record(self, entity: str, key: str | None) -> dict[str, Any] | None:
+        return self.by_key.get(entity, {}).get(index_key(entity, key) or "")
+
+    def id_of(self, entity: str, key: str | None) -> Any:
+        record = self.record(entity, key)
+        return record.get("id") if record else None
+
+    def region_office_site_id(self, region: str | None) -> int | None:
+        """The site attached directly to the region cluster (lowest id when several)."""
+        cluster_id = as_int(self.id_of("site_clusters", region))
+        if cluster_id is None:
+            return None
+        site = self.office_site_by_cluster.get(cluster_id)
+        return as_int(site.get("id")) if site else None
+
+    def role_id(self, name: str | None) -> Any:
+        text = clean_text(name)
+        role = self.roles_by_name.get(text.casefold()) if text else None
+        return role.get("id") if role else None
+
+    def site_by_name(self, name: str | None) -> dict[str, Any] | None:
+        text = clean_text(name)
+        return self.sites_by_name.get(text.casefold()) if text else None
+
+    def vehicle_asset_type(self) -> dict[str, Any] | None:
+        """The configured vehicle asset type, preferring the one scoped to the configured site."""
+        wanted = (clean_text(self.settings.vehicle_asset_type_name) or "").casefold()
+        matches = [t for t in self.asset_types if (clean_text(t.get("name")) or "").casefold() == wanted]
+        site = self.site_by_name(self.settings.vehicle_site_name)
+        if site is not None:
+            for asset_type in matches:
+                if as_int(asset_type.get("site_id")) == as_int(site.get("id")):
+                    return asset_type
+        return matches[0] if matches else None
+
+    def other_email_holder(self, email: str | None, user_id: Any) -> dict[str, Any] | None:
+        key = email_key(email)
+        for holder_id in self.users_by_email.get(key or "", ()):
+            holder = self.users_by_id.get(holder_id)
+            if holder_id != user_id and holder and email_key(holder.get("email")) == key:
+                return holder
+        return None
+
+    def other_mobile_holder(self, phone: str | None, user_id: Any) -> dict[str, Any] | None:
+        key = normalize_phone(phone)
+        for holder_id in self.users_by_mobile.get(key or "", ()):
+            holder = self.users_by_id.get(holder_id)
+            if holder_id != user_id and holder and normalize_phone(holder.get("mobile_phone")) == key:
+                return holder
+        return None

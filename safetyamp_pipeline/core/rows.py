@@ -1,0 +1,91 @@
+"""Tolerant access to source rows and the population rules shared by several builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .models import Issue
+from .normalize import CODE_MAX, as_int, clean_text
+from .settings import SyncSettings
+
+
+def row_get(row: Any, name: str) -> Any:
+    """A column of a row, tolerating non-mapping rows."""
+    if isinstance(row, Mapping):
+        try:
+            return row.get(name)
+        except Exception:  # noqa: BLE001 - hostile Mapping implementations
+            return None
+    return None
+
+
+def company_mismatch(row: Any, column: str, company: int) -> bool:
+    """True when the row names another company (a missing company column is accepted)."""
+    raw = row_get(row, column)
+    if raw is None:
+        return False
+    return as_int(raw) != company
+
+
+def _fold(text: str) -> str:
+    return text.casefold()
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def department_regions(
+    departments: Iterable[Any], settings: SyncSettings, issues: list[Issue] | None = None
+) -> tuple[list[str], dict[str, tuple[str, str, str]]]:
+    """Regions (first-seen spelling, case-insensitive distinct) and, per folded department code,
+    (code, description, region) for departments that get a cluster."""
+    sink: list[Issue] = issues if issues is not None else []
+    root_fold = _fold(clean_text(settings.root_cluster_name) or "")
+    regions: dict[str, str] = {}
+    depts: dict[str, tuple[str, str, str]] = {}
+    for index, row in enumerate(departments or ()):
+        if not isinstance(row, Mapping):
+            sink.append(Issue("site_clusters", f"row#{index}", None, f"department row {index} is not a record"))
+            continue
+        if company_mismatch(row, "PRCo", settings.pr_company):
+            continue
+        code = clean_text(row_get(row, "PRDept"), CODE_MAX)
+        desc = clean_text(row_get(row, "Description"))
+        region = clean_text(row_get(row, "udRegion"))
+        label = code or f"row#{index}"
+        if region is None:
+            sink.append(Issue("site_clusters", label, "udRegion", f"department {label}: field udRegion is empty, no cluster"))
+            continue
+        region_fold = _fold(region)
+        if region_fold == root_fold:
+            sink.append(Issue("site_clusters", label, "udRegion", f"department {label}: region {region!r} has the root cluster's name"))
+            continue
+        region = regions.setdefault(region_fold, region)
+        if code is None or desc is None:
+            missing = "PRDept" if code is None else "Description"
+            sink.append(Issue("site_clusters", label, missing, f"department {label}: field {missing} is empty, no cluster"))
+            continue
+        code_fold = _fold(code)
+        if code_fold in depts:
+            sink.append(Issue("site_clusters", code, "PRDept", f"department {code}: duplicate PRDept, first row kept"))
+            continue
+        depts[code_fold] = (code, desc, region)
+    for code_fold in [c for c in depts if c in regions or c == root_fold]:
+        code = depts.pop(code_fold)[0]
+        sink.append(Issue("site_clusters", code, "PRDept", f"department {code}: code collides with a region or root cluster name"))
+    return list(regions.values()), depts
+
+
+def is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def is_terminated(row: Any) -> bool:
+    """TermDate set (whatever its type: an unreadable TermDate still means terminated)."""
+    return not is_blank(row_get(row, "TermDate"))
+
+
+def is_active_employee(row: Any) -> bool:
+    """Hired and not terminated (a rehire without TermDate is active)."""
+    return not is_terminated(row) and not is_blank(row_get(row, "HireDate"))
