@@ -19,10 +19,10 @@ test: lint
 	$(VENV)/bin/pytest
 
 sync: $(STAMP)
-	$(PY) -m safetyamp_pipeline.sandbox.make_sync
+	$(PY) -m safetyamp_pipeline.devtools.make_sync
 
 dev: $(STAMP)
-	$(PY) -m safetyamp_pipeline.sandbox.make_dev
+	$(PY) -m safetyamp_pipeline.devtools.make_dev
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

@@ -1,0 +1,201 @@
+"""Desired SafetyAmp state: pure `core/` functions of the source tables, keyed by natural keys.
+
+Records that cannot be sent stay in the value with their reason (``rejected``), so the checks, the
+sinks and ``safetyamp-pipeline explain`` can all show why.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import dagster as dg
+
+from safetyamp_pipeline.clients.resources import SyncSettingsResource, SyncStoreResource
+from safetyamp_pipeline.core import desired as core_desired
+from safetyamp_pipeline.core.models import DesiredSet, record_to_row
+from safetyamp_pipeline.sync.calendar import lookback_keys, today_in_payroll_tz
+from safetyamp_pipeline.sync.masking import mask_record, mask_text
+from safetyamp_pipeline.sync.metadata import markdown_table
+
+DESIRED_ISSUES_SUFFIX = "__issues"
+
+
+def _check(name: str, entity: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=["desired", entity])
+
+
+def _rejected_rows(desired: DesiredSet) -> list[dict]:
+    return [{"key": r.key, "reason": mask_text(r.rejected or "")} for r in desired.records if r.rejected]
+
+
+def _issue_rows(desired: DesiredSet, *, field: str | None = None, contains: str = "") -> list[dict]:
+    return [
+        {"key": i.key, "field": i.field or "", "issue": mask_text(i.message)}
+        for i in desired.issues
+        if (field is None or i.field == field) and contains.lower() in i.message.lower()
+    ]
+
+
+def _warn(check_name: str, rows: list[dict], description: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={"count": dg.MetadataValue.int(len(rows)), "records": dg.MetadataValue.md(markdown_table(rows[:50]))},
+    )
+
+
+def _save(context: dg.AssetExecutionContext, store: SyncStoreResource, entity: str, desired: DesiredSet) -> dict:
+    sync_store = store.get_store()
+    sync_store.save_asset_value(f"desired/{entity}", [record_to_row(r) for r in desired.records], run_id=context.run_id)
+    sync_store.save_asset_value(
+        f"desired/{entity}{DESIRED_ISSUES_SUFFIX}", [i.to_row() for i in desired.issues], run_id=context.run_id
+    )
+    rejected = sum(1 for r in desired.records if r.rejected)
+    deactivate = sum(1 for r in desired.records if r.deactivate and not r.rejected)
+    context.log.info(
+        "desired/%s: %d records (%d rejected before send, %d to deactivate), %d issues",
+        entity, len(desired.records), rejected, deactivate, len(desired.issues),
+    )
+    preview = [
+        {"key": r.key, **mask_record(r.fields), **{f"ref:{k}": v for k, v in r.refs.items()}, "rejected": r.rejected or ""}
+        for r in desired.records[:10]
+    ]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(len(desired.records)),
+        "rejected_before_send": dg.MetadataValue.int(rejected),
+        "to_deactivate": dg.MetadataValue.int(deactivate),
+        "issues": dg.MetadataValue.int(len(desired.issues)),
+        "preview": dg.MetadataValue.md(markdown_table(preview)),
+    }
+
+
+def _load(store: SyncStoreResource, key: str) -> list[dict]:
+    return store.get_store().load_asset_value(key)
+
+
+@dg.asset(
+    key=["desired", "site_clusters"],
+    group_name="desired",
+    kinds={"python"},
+    deps=[["viewpoint", "departments"]],
+    description="Cluster tree: root → one cluster per region → one cluster per PR department.",
+)
+def desired_site_clusters(
+    context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    desired = core_desired.desired_site_clusters(_load(store, "viewpoint/departments"), sync_settings.settings())
+    return dg.MaterializeResult(metadata=_save(context, store, "site_clusters", desired))
+
+
+@dg.asset(
+    key=["desired", "sites"],
+    group_name="desired",
+    kinds={"python"},
+    deps=[["viewpoint", "jobs"], ["viewpoint", "departments"]],
+    description="One site per open job (ext_id = trimmed job number) under its department's cluster.",
+    check_specs=[_check("jobs_without_cluster", "sites")],
+)
+def desired_sites(
+    context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    desired = core_desired.desired_sites(
+        _load(store, "viewpoint/jobs"), _load(store, "viewpoint/departments"), sync_settings.settings()
+    )
+    no_cluster = [row for row in _rejected_rows(desired) if "cluster" in row["reason"].lower()]
+    no_cluster += _issue_rows(desired, contains="cluster")
+    return dg.MaterializeResult(
+        metadata=_save(context, store, "sites", desired),
+        check_results=[_warn("jobs_without_cluster", no_cluster, "Open jobs whose contract department has no cluster get no site.")],
+    )
+
+
+@dg.asset(
+    key=["desired", "titles"],
+    group_name="desired",
+    kinds={"python"},
+    deps=[["viewpoint", "employees"]],
+    description="User titles from udEmpTitle (trimmed, spaces collapsed, most common spelling).",
+)
+def desired_titles(
+    context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    desired = core_desired.desired_titles(_load(store, "viewpoint/employees"), sync_settings.settings())
+    return dg.MaterializeResult(metadata=_save(context, store, "user_titles", desired))
+
+
+def load_lookback_payroll(store: SyncStoreResource, weeks: int) -> list[dict]:
+    sync_store = store.get_store()
+    stored = set(sync_store.asset_partitions("viewpoint/job_assignments"))
+    keys = [k for k in lookback_keys(today_in_payroll_tz(), weeks) if k in stored]
+    return sync_store.load_asset_partitions("viewpoint/job_assignments", keys) if keys else []
+
+
+def _duplicate_rows(records: Sequence, field: str) -> list[dict]:
+    values = Counter(r.fields.get(field) for r in records if r.fields.get(field))
+    return [
+        {"key": r.key, "field": field, "value": mask_record({field: r.fields.get(field)})[field]}
+        for r in records
+        if r.fields.get(field) and values[r.fields.get(field)] > 1
+    ]
+
+
+@dg.asset(
+    key=["desired", "users"],
+    group_name="desired",
+    kinds={"python"},
+    deps=[["viewpoint", "employees"], ["viewpoint", "job_assignments"], ["entra", "users"], ["viewpoint", "jobs"], ["viewpoint", "departments"]],
+    description="One user per active employee (emp_id), a deactivation intent per terminated one; "
+    "email from Entra when it matches, home site from the latest job in the look-back window.",
+    check_specs=[
+        _check("rejected_before_send", "users"),
+        _check("duplicate_emails_and_phones", "users"),
+        _check("home_site_fallbacks", "users"),
+    ],
+)
+def desired_users(
+    context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    settings = sync_settings.settings()
+    desired = core_desired.desired_users(
+        _load(store, "viewpoint/employees"),
+        load_lookback_payroll(store, settings.lookback_weeks),
+        _load(store, "entra/users"),
+        _load(store, "viewpoint/jobs"),
+        _load(store, "viewpoint/departments"),
+        settings,
+        today_in_payroll_tz(),
+    )
+    rejected = _rejected_rows(desired)
+    duplicates = [r for r in rejected if "duplicate" in r["reason"].lower() or "already" in r["reason"].lower()]
+    duplicates += [{"key": i["key"], "reason": i["issue"]} for i in _issue_rows(desired, field="mobile_phone")]
+    home = [r for r in rejected if "home site" in r["reason"].lower()] + _issue_rows(desired, contains="home site")
+    return dg.MaterializeResult(
+        metadata=_save(context, store, "users", desired),
+        check_results=[
+            _warn("rejected_before_send", rejected, "Employees that cannot be sent to SafetyAmp, and why."),
+            _warn("duplicate_emails_and_phones", duplicates, "Duplicated e-mails (rejected) and mobile phones (dropped)."),
+            _warn("home_site_fallbacks", home, "Employees without a job in the look-back window (region office or unresolved)."),
+        ],
+    )
+
+
+@dg.asset(
+    key=["desired", "assets"],
+    group_name="desired",
+    kinds={"python"},
+    deps=[["samsara", "vehicles"]],
+    description="One asset per Samsara vehicle (by serial), active; the driver linked by employee number.",
+    check_specs=[_check("vehicles_without_serial", "assets")],
+)
+def desired_assets(
+    context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    desired = core_desired.desired_assets(_load(store, "samsara/vehicles"), sync_settings.settings())
+    no_serial = [r for r in _rejected_rows(desired) if "serial" in r["reason"].lower()]
+    return dg.MaterializeResult(
+        metadata=_save(context, store, "assets", desired),
+        check_results=[_warn("vehicles_without_serial", no_serial, "Vehicles without a serial cannot be matched.")],
+    )

@@ -1,0 +1,71 @@
+"""Every resource key, bound exactly once, from the environment (DESIGN §6).
+
+``SAFETYAMP_ENV=sandbox`` (the default) and ``production`` use the same resources: the sandbox
+simply points the URLs at the local emulators (``safetyamp-sandbox up`` writes them to
+``sandbox.env``). Secrets are not read here; each resource resolves its own at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import dagster as dg
+
+from safetyamp_pipeline.clients.resources import (
+    GraphResource,
+    SafetyAmpResource,
+    SamsaraResource,
+    SyncSettingsResource,
+    SyncStoreResource,
+    VistaResource,
+)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+def build_resources(env: Mapping[str, str]) -> dict[str, dg.ConfigurableResource]:
+    ca_bundle = env.get("SAFETYAMP_CA_BUNDLE") or None
+    return {
+        "safetyamp": SafetyAmpResource(
+            api_url=env.get("SAFETYAMP_API_URL", "https://api.safetyamp.com"),
+            fqdn=env.get("SAFETYAMP_FQDN", ""),
+            requests_per_window=_int(env, "SAFETYAMP_RATE_LIMIT", 60),
+            window_seconds=float(env.get("SAFETYAMP_RATE_WINDOW_SECONDS", "60") or 60),
+        ),
+        "samsara": SamsaraResource(api_url=env.get("SAMSARA_API_URL", "https://api.samsara.com")),
+        "graph": GraphResource(
+            tenant_id=env.get("MS_GRAPH_TENANT_ID", ""),
+            client_id=env.get("MS_GRAPH_CLIENT_ID", ""),
+            authority_host=env.get("MS_GRAPH_AUTHORITY_HOST", "https://login.microsoftonline.com"),
+            graph_url=env.get("MS_GRAPH_API_URL", "https://graph.microsoft.com"),
+            ca_bundle=ca_bundle,
+        ),
+        "vista": VistaResource(
+            pr_company=_int(env, "VIEWPOINT_PR_COMPANY", 1),
+            jc_company=_int(env, "VIEWPOINT_JC_COMPANY", 1),
+        ),
+        "store": SyncStoreResource(
+            url=env.get("SAFETYAMP_STORE_URL") or None,
+            db_schema=env.get("SAFETYAMP_STORE_SCHEMA") or None,
+        ),
+        "sync_settings": SyncSettingsResource(
+            lookback_weeks=_int(env, "SAFETYAMP_LOOKBACK_WEEKS", 12),
+            mirror_max_age_hours=float(env.get("SAFETYAMP_MIRROR_MAX_AGE_HOURS", "24") or 24),
+            pr_company=_int(env, "VIEWPOINT_PR_COMPANY", 1),
+            jc_company=_int(env, "VIEWPOINT_JC_COMPANY", 1),
+        ),
+    }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources=build_resources(os.environ))

@@ -1,0 +1,199 @@
+"""Sink assets: reconcile each SafetyAmp entity with its desired state (pool ``safetyamp_api``).
+
+Parents are written before children: clusters, then sites (which need cluster ids), titles, users
+(home site, title), assets (site, driver). Each sink's value is the entity's SafetyAmp records after
+the writes, saved in the sync store, and downstream sinks resolve ids from it.
+
+Run tags: ``dry_run=true`` plans and reports without writing; ``retry_failed=true`` re-sends records
+held after a 422; ``allow_mass_deactivation=true`` lifts the deactivation guard;
+``safetyamp/full_read=true`` (set by ``safetyamp_reconcile``) reads SafetyAmp in full first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import dagster as dg
+
+from safetyamp_pipeline.clients.errors import ApiError, Forbidden, Unauthorized
+from safetyamp_pipeline.clients.resources import SafetyAmpResource, SyncSettingsResource, SyncStoreResource
+from safetyamp_pipeline.core.models import record_from_row
+from safetyamp_pipeline.sync.metadata import markdown_table
+from safetyamp_pipeline.sync.reconcile import MassDeactivationBlocked, Reconciler, SinkOptions, SinkReport
+
+POOL = "safetyamp_api"
+FULL_READ_TAG = "safetyamp/full_read"
+DRY_RUN_TAG = "dry_run"
+RETRY_FAILED_TAG = "retry_failed"
+ALLOW_MASS_DEACTIVATION_TAG = "allow_mass_deactivation"
+
+
+def _tag(context: dg.AssetExecutionContext, name: str) -> bool:
+    return context.run.tags.get(name, "").strip().lower() in ("true", "1", "yes")
+
+
+def sink_options(context: dg.AssetExecutionContext, sync_settings: SyncSettingsResource) -> SinkOptions:
+    return SinkOptions(
+        run_id=context.run_id,
+        dry_run=_tag(context, DRY_RUN_TAG),
+        force_full_read=_tag(context, FULL_READ_TAG),
+        retry_failed=_tag(context, RETRY_FAILED_TAG),
+        allow_mass_deactivation=_tag(context, ALLOW_MASS_DEACTIVATION_TAG),
+        mirror_max_age=timedelta(hours=sync_settings.mirror_max_age_hours),
+    )
+
+
+def _report_metadata(report: SinkReport, run_id: str, dry_run: bool) -> dict:
+    metadata: dict = {name: dg.MetadataValue.int(value) for name, value in report.counts().items()}
+    metadata["full_read"] = dg.MetadataValue.bool(report.full_read)
+    metadata["dry_run"] = dg.MetadataValue.bool(dry_run)
+    metadata["seconds"] = dg.MetadataValue.float(round(report.seconds, 3))
+    metadata["rate_limit_wait_seconds"] = dg.MetadataValue.float(round(report.rate_limit_wait_seconds, 3))
+    metadata["changes"] = dg.MetadataValue.md(markdown_table(report.changes))
+    metadata["failures"] = dg.MetadataValue.md(markdown_table(report.failures))
+    metadata["ledger"] = dg.MetadataValue.text(f"safetyamp-pipeline ledger --run {run_id}")
+    return metadata
+
+
+def _upstream_state(sync_store, ref_sinks: Sequence[str], ref_entities: Sequence[str]) -> tuple[dict, list[str]]:
+    """The upstream sinks' values; one that was never materialized (a dry run writes none) is
+    read from the mirror instead."""
+    from safetyamp_pipeline.store import MissingAssetValue
+
+    state: dict[str, list[dict]] = {}
+    from_mirror = list(ref_entities)
+    for ref in ref_sinks:
+        try:
+            state[ref] = sync_store.load_asset_value(f"safetyamp/{ref}")
+        except MissingAssetValue:
+            from_mirror.append(ref)
+    return state, from_mirror
+
+
+def run_sink(
+    context: dg.AssetExecutionContext,
+    entity: str,
+    desired_entity: str,
+    ref_sinks: Sequence[str],
+    ref_entities: Sequence[str],
+    safetyamp: SafetyAmpResource,
+    store: SyncStoreResource,
+    sync_settings: SyncSettingsResource,
+) -> dg.MaterializeResult:
+    options = sink_options(context, sync_settings)
+    sync_store = store.get_store()
+    desired = [record_from_row(row) for row in sync_store.load_asset_value(f"desired/{desired_entity}")]
+    ref_state, ref_entities = _upstream_state(sync_store, ref_sinks, ref_entities)
+    client = safetyamp.get_client(dry_run=options.dry_run)
+    reconciler = Reconciler(client, sync_store, sync_settings.settings(), options, log=context.log)
+    try:
+        report = reconciler.reconcile(entity, desired, ref_entities, ref_state)
+    except MassDeactivationBlocked as exc:
+        raise dg.Failure(
+            description=str(exc),
+            metadata={"planned_deactivate": exc.planned, "limit": exc.limit, "managed": exc.managed},
+        ) from exc
+    except (Unauthorized, Forbidden) as exc:
+        raise dg.Failure(
+            description=f"SafetyAmp refused the credentials (check the secret SAFETYAMP_TOKEN and "
+            f"SAFETYAMP_FQDN): {exc}"
+        ) from exc
+    except ApiError as exc:
+        raise dg.Failure(description=f"SafetyAmp {entity}: {exc}") from exc
+
+    records = list(sync_store.mirror_records(entity).values())
+    if not options.dry_run:
+        sync_store.save_asset_value(f"safetyamp/{entity}", records, run_id=context.run_id)
+    context.log.info(
+        "safetyamp/%s: created %d, updated %d, deactivated %d, unchanged %d, rejected %d, failed %d, %d API calls",
+        entity, report.created, report.updated, report.deactivated, report.unchanged,
+        report.rejected_before_send, report.failed, report.api_calls,
+    )
+    return dg.MaterializeResult(
+        metadata={**_report_metadata(report, context.run_id, options.dry_run), "dagster/row_count": len(records)},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="writes_succeeded",
+                passed=report.failed == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"failed": report.failed, "failures": dg.MetadataValue.md(markdown_table(report.failures))},
+                description="Every planned write was accepted by SafetyAmp.",
+            ),
+            dg.AssetCheckResult(
+                check_name="no_drift",
+                passed=report.drift == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"drift": report.drift, "full_read": report.full_read},
+                description="A full read found SafetyAmp as we last left it.",
+            ),
+        ],
+    )
+
+
+def _checks(entity: str) -> list[dg.AssetCheckSpec]:
+    key = ["safetyamp", entity]
+    return [dg.AssetCheckSpec("writes_succeeded", asset=key), dg.AssetCheckSpec("no_drift", asset=key)]
+
+
+def _sink_spec(entity: str, deps: list[list[str]], description: str) -> dict:
+    return {
+        "key": ["safetyamp", entity],
+        "group_name": "safetyamp",
+        "kinds": {"api"},
+        "pool": POOL,
+        "deps": deps,
+        "description": description,
+        "check_specs": _checks(entity),
+    }
+
+
+@dg.asset(**_sink_spec("site_clusters", [["desired", "site_clusters"]], "SafetyAmp site clusters (root, regions, departments)."))
+def safetyamp_site_clusters(
+    context: dg.AssetExecutionContext, safetyamp: SafetyAmpResource, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    return run_sink(context, "site_clusters", "site_clusters", [], [], safetyamp, store, sync_settings)
+
+
+@dg.asset(
+    **_sink_spec("sites", [["desired", "sites"], ["safetyamp", "site_clusters"]], "SafetyAmp sites, one per open job.")
+)
+def safetyamp_sites(
+    context: dg.AssetExecutionContext, safetyamp: SafetyAmpResource, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    return run_sink(context, "sites", "sites", ["site_clusters"], [], safetyamp, store, sync_settings)
+
+
+@dg.asset(**_sink_spec("user_titles", [["desired", "titles"]], "SafetyAmp user titles (never duplicated)."))
+def safetyamp_user_titles(
+    context: dg.AssetExecutionContext, safetyamp: SafetyAmpResource, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    return run_sink(context, "user_titles", "titles", [], [], safetyamp, store, sync_settings)
+
+
+@dg.asset(
+    **_sink_spec(
+        "users",
+        [["desired", "users"], ["safetyamp", "sites"], ["safetyamp", "site_clusters"], ["safetyamp", "user_titles"]],
+        "SafetyAmp users: created, updated field by field, deactivated when terminated (guarded).",
+    )
+)
+def safetyamp_users(
+    context: dg.AssetExecutionContext, safetyamp: SafetyAmpResource, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    return run_sink(
+        context, "users", "users", ["sites", "site_clusters", "user_titles"], ["roles"], safetyamp, store, sync_settings
+    )
+
+
+@dg.asset(
+    **_sink_spec(
+        "assets",
+        [["desired", "assets"], ["safetyamp", "users"], ["safetyamp", "sites"]],
+        "SafetyAmp assets for Samsara vehicles (matched by serial; retired when gone from Samsara).",
+    )
+)
+def safetyamp_assets(
+    context: dg.AssetExecutionContext, safetyamp: SafetyAmpResource, store: SyncStoreResource, sync_settings: SyncSettingsResource
+) -> dg.MaterializeResult:
+    return run_sink(context, "assets", "assets", ["users", "sites"], ["asset_types"], safetyamp, store, sync_settings)

@@ -1,0 +1,141 @@
+"""Sensors: Vista change detection and alerting.
+
+``vista_change_sensor`` runs one cheap fingerprint query per Vista table (never a SafetyAmp call)
+and requests an employee sync when the employee tables changed. ``sync_alerts`` posts to
+``SAFETYAMP_ALERT_WEBHOOK_URL`` (Teams/Slack-compatible JSON) when a sync run fails or a check
+starts failing; it carries the run link, the check and counts, never person data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+import dagster as dg
+
+from safetyamp_pipeline.clients.resources import VistaResource
+from safetyamp_pipeline.defs.automation import IS_PRODUCTION, safetyamp_employee_sync
+from safetyamp_pipeline.sync.calendar import current_week_key
+from safetyamp_pipeline.sync.masking import mask_text
+
+EMPLOYEE_TABLES = ("bPREH", "bPRJC")
+SENSOR_STATUS = dg.DefaultSensorStatus.RUNNING if IS_PRODUCTION else dg.DefaultSensorStatus.STOPPED
+WEBHOOK_ENV = "SAFETYAMP_ALERT_WEBHOOK_URL"
+WEBSERVER_URL_ENV = "SAFETYAMP_DAGSTER_URL"
+
+
+def _digest(fingerprints: dict[str, str], tables: tuple[str, ...]) -> str:
+    body = json.dumps({t: fingerprints.get(t) for t in tables}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+@dg.sensor(
+    name="vista_change_sensor",
+    job=safetyamp_employee_sync,
+    minimum_interval_seconds=300,
+    default_status=SENSOR_STATUS,
+    description="Requests an employee sync when Vista's employee or payroll tables change.",
+)
+def vista_change_sensor(context: dg.SensorEvaluationContext, vista: VistaResource) -> dg.SensorResult:
+    fingerprints = vista.get_client().fingerprints()
+    digest = _digest(fingerprints, EMPLOYEE_TABLES)
+    previous = json.loads(context.cursor) if context.cursor else None
+    cursor = json.dumps({"digest": digest, "tables": fingerprints}, sort_keys=True)
+    if previous is None:
+        return dg.SensorResult(skip_reason="First look at Vista: fingerprint recorded.", cursor=cursor)
+    if previous.get("digest") == digest:
+        return dg.SensorResult(skip_reason="Vista employee data unchanged.", cursor=cursor)
+    changed = [t for t in EMPLOYEE_TABLES if previous.get("tables", {}).get(t) != fingerprints.get(t)]
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"vista-{digest}",
+                partition_key=current_week_key(),
+                tags={"safetyamp/trigger": "vista_change", "safetyamp/changed_tables": ",".join(changed)},
+            )
+        ],
+        cursor=cursor,
+    )
+
+
+def _post(url: str, message: dict[str, Any]) -> None:
+    import requests
+
+    response = requests.post(url, json=message, timeout=(5, 15))
+    response.raise_for_status()
+
+
+def _run_link(run_id: str) -> str:
+    base = os.environ.get(WEBSERVER_URL_ENV, "http://localhost:3000").rstrip("/")
+    return f"{base}/runs/{run_id}"
+
+
+def _message(title: str, lines: list[str], link: str) -> dict[str, Any]:
+    text = "\n".join([f"**{title}**", *lines, link])
+    # "text" is what both Slack incoming webhooks and Teams (Office 365 connector / workflows) show.
+    return {"text": text, "title": title, "link": link}
+
+
+@dg.sensor(
+    name="sync_alerts",
+    minimum_interval_seconds=60,
+    default_status=SENSOR_STATUS,
+    description="Posts failed runs and checks that start failing to SAFETYAMP_ALERT_WEBHOOK_URL.",
+)
+def sync_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    url = os.environ.get(WEBHOOK_ENV, "").strip()
+    if not url:
+        return dg.SensorResult(skip_reason=f"{WEBHOOK_ENV} is not set: alerts are off.")
+    state = json.loads(context.cursor) if context.cursor else {}
+    first_tick = not state
+    run_cursor = state.get("runs")
+    check_cursor = state.get("check_events")
+    checks: dict[str, bool] = state.get("checks", {})
+    messages: list[dict[str, Any]] = []
+
+    failures = context.instance.fetch_run_status_changes(
+        dg.RunStatusChangeRecordsFilter(event_type=dg.DagsterEventType.RUN_FAILURE, after_storage_id=run_cursor),
+        limit=100,
+        ascending=True,
+    ).records
+    for record in failures:
+        run_cursor = max(run_cursor or 0, record.storage_id)
+        if first_tick:
+            continue  # first tick: remember where we are, alert only on what comes next
+        entry = record.event_log_entry
+        description = mask_text(entry.message or "")[:500]
+        messages.append(_message(f"SafetyAmp sync run failed ({entry.job_name})", [description], _run_link(entry.run_id)))
+
+    check_records = context.instance.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=check_cursor),
+        limit=500,
+        ascending=True,
+    )
+    for record in check_records:
+        check_cursor = max(check_cursor or 0, record.storage_id)
+        event = record.event_log_entry.dagster_event
+        evaluation = event.event_specific_data if event else None
+        if evaluation is None or not hasattr(evaluation, "check_name"):
+            continue
+        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        was_passing = checks.get(name, True)
+        checks[name] = bool(evaluation.passed)
+        if not first_tick and was_passing and not evaluation.passed:
+            counts = {k: v.value for k, v in evaluation.metadata.items() if type(v.value) in (int, float)}
+            lines = [f"Check `{name}` started failing ({evaluation.severity.value})."]
+            lines += [f"{k}: {v}" for k, v in counts.items()]
+            messages.append(_message("SafetyAmp check failing", lines, _run_link(record.event_log_entry.run_id)))
+
+    sent = 0
+    for message in messages:
+        try:
+            _post(url, message)
+            sent += 1
+        except Exception as exc:  # an unreachable webhook must not stop the sensor
+            context.log.warning("Alert webhook failed: %s", type(exc).__name__)
+    cursor = json.dumps({"runs": run_cursor or 0, "check_events": check_cursor or 0, "checks": checks})
+    if not messages:
+        return dg.SensorResult(skip_reason="Nothing to alert on.", cursor=cursor)
+    return dg.SensorResult(skip_reason=f"Sent {sent} of {len(messages)} alerts.", cursor=cursor)

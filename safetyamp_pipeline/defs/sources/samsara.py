@@ -1,0 +1,67 @@
+"""Extract asset for Samsara vehicles, with each vehicle's driver resolved to an employee number."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from safetyamp_pipeline.clients.resources import SamsaraResource, SyncStoreResource
+from safetyamp_pipeline.core.driver_link import driver_employee_number
+from safetyamp_pipeline.defs.sources.viewpoint import SOURCE_FRESHNESS
+from safetyamp_pipeline.sync.metadata import source_metadata
+
+DRIVER_CACHE_KEY = "samsara/driver_employee_numbers"
+DRIVER_CACHE_MAX_AGE = timedelta(hours=24)
+
+
+def _load_driver_cache(store) -> dict[str, dict]:
+    try:
+        return {row["driver_id"]: row for row in store.load_asset_value(DRIVER_CACHE_KEY)}
+    except Exception:
+        return {}
+
+
+@dg.asset(
+    key=["samsara", "vehicles"],
+    group_name="samsara",
+    kinds={"samsara"},
+    description="Samsara vehicles with `driverEmployeeNumber` (from the driver's externalIds or notes). "
+    "Driver look-ups are cached in the store for 24 h, so an unchanged fleet costs one list call.",
+    freshness_policy=SOURCE_FRESHNESS,
+)
+def samsara_vehicles(
+    context: dg.AssetExecutionContext, samsara: SamsaraResource, store: SyncStoreResource
+) -> dg.MaterializeResult:
+    client = samsara.get_client()
+    sync_store = store.get_store()
+    vehicles = client.list_vehicles()
+    cache = _load_driver_cache(sync_store)
+    now = datetime.now(UTC)
+    lookups = 0
+    for vehicle in vehicles:
+        driver = vehicle.get("staticAssignedDriver") or {}
+        driver_id = str(driver.get("id") or "")
+        number = None
+        if driver_id:
+            cached = cache.get(driver_id)
+            fresh = cached and now - datetime.fromisoformat(cached["fetched_at"]) < DRIVER_CACHE_MAX_AGE
+            if fresh:
+                number = cached["employee_number"]
+            else:
+                lookups += 1
+                number = driver_employee_number(client.get_driver(driver_id))
+                cache[driver_id] = {"driver_id": driver_id, "employee_number": number, "fetched_at": now.isoformat()}
+        vehicle["driverEmployeeNumber"] = number
+    if lookups:
+        sync_store.save_asset_value(DRIVER_CACHE_KEY, list(cache.values()), run_id=context.run_id)
+    sync_store.save_asset_value("samsara/vehicles", vehicles, run_id=context.run_id)
+    linked = sum(1 for v in vehicles if v.get("driverEmployeeNumber"))
+    context.log.info("Read %d vehicles (%d with a linked driver, %d driver look-ups)", len(vehicles), linked, lookups)
+    preview = [
+        {k: v.get(k) for k in ("id", "name", "vin", "licensePlate", "serial", "vehicleRegulationMode", "driverEmployeeNumber")}
+        for v in vehicles
+    ]
+    return dg.MaterializeResult(
+        metadata=source_metadata(preview, linked_drivers=linked, driver_lookups=dg.MetadataValue.int(lookups))
+    )

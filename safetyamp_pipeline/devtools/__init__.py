@@ -1,0 +1,1 @@
+"""Developer entry points behind the make targets (``make sync``, ``make dev``)."""

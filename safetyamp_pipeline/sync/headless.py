@@ -1,0 +1,103 @@
+"""Run a sync job headless, in this process, on a persistent Dagster instance.
+
+Used by ``make sync``, the benchmarks and the end-to-end tests. The job's resources come from
+the environment (DESIGN §6), so the caller passes the environment to use (e.g. ``sandbox.env``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from safetyamp_pipeline.sync.calendar import current_week_key
+
+SINK_ENTITIES = ("site_clusters", "sites", "user_titles", "users", "assets")
+SUMMARY_COLUMNS = ("created", "updated", "deactivated", "unchanged", "rejected_before_send", "failed", "api_calls")
+
+
+@contextlib.contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Temporarily overlay ``env`` on ``os.environ``."""
+    saved = dict(os.environ)
+    os.environ.update({k: str(v) for k, v in env.items()})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@dataclass
+class SyncOutcome:
+    run_id: str
+    success: bool
+    sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failure: str | None = None
+
+    def total(self, column: str) -> int:
+        return sum(int(s.get(column, 0)) for s in self.sinks.values())
+
+
+def _metadata_value(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def run_job(
+    env: Mapping[str, str],
+    job_name: str = "safetyamp_sync",
+    *,
+    instance: dg.DagsterInstance | None = None,
+    tags: Mapping[str, str] | None = None,
+    partition_key: str | None = None,
+    selection: list[dg.AssetKey] | None = None,
+) -> SyncOutcome:
+    """Execute ``job_name`` in process and collect each sink's counts from its materialization."""
+    with environment(env):
+        from safetyamp_pipeline.definitions import defs
+
+        definitions = defs()
+        job = definitions.resolve_job_def(job_name)
+        run_instance = instance or dg.DagsterInstance.get()
+        result = job.execute_in_process(
+            instance=run_instance,
+            partition_key=partition_key or current_week_key(),
+            tags=dict(tags or {}),
+            raise_on_error=False,
+            asset_selection=selection,
+        )
+    outcome = SyncOutcome(run_id=result.run_id, success=result.success)
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        path = materialization.asset_key.path
+        if path[0] == "safetyamp":
+            outcome.sinks[path[1]] = {k: _metadata_value(v) for k, v in materialization.metadata.items()}
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_failure]
+        outcome.failure = "; ".join(
+            (e.step_key or "run") + ": " + (e.event_specific_data.error.message.strip() if getattr(e.event_specific_data, "error", None) else e.message or "")
+            for e in failures
+        )[:2000]
+    return outcome
+
+
+def summary_table(outcome: SyncOutcome) -> str:
+    header = ("entity", "created", "updated", "deactivated", "unchanged", "rejected", "failed", "API calls", "seconds")
+    rows = [header]
+    for entity in SINK_ENTITIES:
+        sink = outcome.sinks.get(entity)
+        if sink is None:
+            rows.append((entity, *("-" for _ in header[1:])))
+            continue
+        rows.append(
+            (entity, *(str(sink.get(c, 0)) for c in SUMMARY_COLUMNS), f"{float(sink.get('seconds', 0.0)):.1f}")
+        )
+    rows.append(("total", *(str(outcome.total(c)) for c in SUMMARY_COLUMNS), ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

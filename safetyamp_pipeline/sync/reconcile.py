@@ -1,0 +1,427 @@
+"""The sink engine: reconcile one SafetyAmp entity with its desired state.
+
+For one entity it loads the current SafetyAmp state from the store's mirror (a full read when the
+mirror is older than the allowed age, when a reconcile run asks, or when a create intent is
+unconfirmed), plans with ``core.plan``, applies the writes through the one rate-limited client,
+updates the mirror from every write response, appends every attempt to the ledger and records
+failures. Plain Python: the Dagster sink assets and the benchmarks both drive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from safetyamp_pipeline.clients.errors import (
+    AmbiguousWrite,
+    ApiError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationRejected,
+)
+from safetyamp_pipeline.core import plan as core_plan
+from safetyamp_pipeline.core.models import DesiredRecord
+from safetyamp_pipeline.core.settings import SyncSettings
+from safetyamp_pipeline.sync.masking import mask_record, mask_text
+
+REFERENCE_ENTITIES = ("roles", "asset_types")
+WRITE_ACTIONS = ("create", "update", "deactivate")
+CONSECUTIVE_TRANSIENT_LIMIT = 10
+CHANGE_TABLE_ROWS = 50
+
+
+class MassDeactivationBlocked(Exception):
+    """The plan would deactivate more records than the guard allows; nothing was written."""
+
+    def __init__(self, entity: str, planned: int, limit: int, managed: int) -> None:
+        super().__init__(
+            f"{entity}: the plan deactivates {planned} of {managed} managed records, above the limit of "
+            f"{limit}; nothing was written. Check the sources; if the deactivations are intended, re-run "
+            "with the run tag allow_mass_deactivation=true."
+        )
+        self.entity, self.planned, self.limit, self.managed = entity, planned, limit, managed
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    run_id: str
+    dry_run: bool = False
+    force_full_read: bool = False
+    retry_failed: bool = False
+    allow_mass_deactivation: bool = False
+    mirror_max_age: timedelta = timedelta(hours=24)
+
+
+@dataclass
+class SinkReport:
+    entity: str
+    planned_create: int = 0
+    planned_update: int = 0
+    planned_deactivate: int = 0
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    unchanged: int = 0
+    rejected_before_send: int = 0
+    failed: int = 0
+    held_failed: int = 0
+    healed: int = 0
+    api_calls: int = 0
+    full_read: bool = False
+    drift: int = 0
+    seconds: float = 0.0
+    rate_limit_wait_seconds: float = 0.0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    transient_failures: int = 0
+
+    def counts(self) -> dict[str, int]:
+        names = (
+            "planned_create", "planned_update", "planned_deactivate", "created", "updated", "deactivated",
+            "unchanged", "rejected_before_send", "failed", "held_failed", "healed", "api_calls", "drift",
+        )
+        return {name: int(getattr(self, name)) for name in names}
+
+
+def reference_key(entity: str, record: Mapping[str, Any]) -> str | None:
+    if entity in REFERENCE_ENTITIES:
+        name = record.get("name")
+        return str(name).strip() if name else str(record.get("id"))
+    return core_plan.natural_key(entity, record)
+
+
+def _total_requests(client: Any) -> int:
+    stats = getattr(client, "stats", None)
+    if stats is None:
+        return 0
+    total = getattr(stats, "total_requests", None)
+    if total is None and isinstance(stats, Mapping):
+        total = stats.get("total_requests", stats.get("total", 0))
+    return int(total or 0)
+
+
+def _limiter_wait(client: Any) -> float:
+    stats = getattr(client, "stats", None)
+    if stats is None:
+        return 0.0
+    value = getattr(stats, "limiter_wait_seconds", None)
+    if value is None and isinstance(stats, Mapping):
+        value = stats.get("limiter_wait_seconds", 0.0)
+    return float(value or 0.0)
+
+
+class Reconciler:
+    """Reconciles entities one at a time; one instance per run."""
+
+    def __init__(
+        self,
+        client: Any,
+        store: Any,
+        settings: SyncSettings,
+        options: SinkOptions,
+        log: logging.Logger | Any = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.settings = settings
+        self.options = options
+        self.log = log or logging.getLogger(__name__)
+        self.now = now
+        self._fully_read: set[str] = set()
+        self.drift: dict[str, int] = {}
+
+    # -- current state ---------------------------------------------------------------------------
+
+    def _mirror_is_stale(self, entity: str) -> bool:
+        read_at = self.store.mirror_read_at(entity)
+        if read_at is None:
+            return True
+        if read_at.tzinfo is None:
+            read_at = read_at.replace(tzinfo=UTC)
+        return self.now() - read_at > self.options.mirror_max_age
+
+    def full_read(self, entity: str) -> dict[str, dict]:
+        before = self.store.mirror_records(entity)
+        records = self.client.list(entity)
+        by_key: dict[str, dict] = {}
+        for record in records:
+            key = reference_key(entity, record)
+            if key is not None:
+                by_key[key] = record
+        self.store.mirror_replace(entity, by_key, read_at=self.now())
+        for intent in self.store.intents_open(entity):
+            self.store.intent_confirm(entity, intent["key"])
+        self._fully_read.add(entity)
+        if before:
+            self.drift[entity] = self.drift.get(entity, 0) + _count_drift(before, by_key)
+        self.log.info("Full read of SafetyAmp %s: %d records", entity, len(by_key))
+        return by_key
+
+    def current(self, entity: str) -> tuple[dict[str, dict], bool]:
+        """The entity's current SafetyAmp records by natural key, and whether a full read happened."""
+        if entity in self._fully_read:
+            return self.store.mirror_records(entity), False
+        reasons = []
+        if self.options.force_full_read:
+            reasons.append("reconcile run")
+        if self._mirror_is_stale(entity):
+            reasons.append("mirror older than the allowed age or empty")
+        if self.store.intents_open(entity):
+            reasons.append("unconfirmed create intents from an earlier run")
+        if reasons:
+            self.log.info("Reading SafetyAmp %s in full (%s)", entity, "; ".join(reasons))
+            return self.full_read(entity), True
+        return self.store.mirror_records(entity), False
+
+    def state_for_refs(self, entities: Sequence[str]) -> dict[str, list[dict]]:
+        return {entity: list(self.current(entity)[0].values()) for entity in entities}
+
+    # -- planning --------------------------------------------------------------------------------
+
+    def _plan(self, entity: str, desired: Sequence[DesiredRecord], current: Mapping[str, dict], state: dict) -> list:
+        refs = core_plan.RefIndex.from_state(state, self.settings)
+        return core_plan.plan_entity(entity, list(desired), list(current.values()), refs, self.settings)
+
+    def _guard(self, entity: str, items: Sequence[Any], current: Mapping[str, dict]) -> None:
+        planned = sum(1 for i in items if i.action == "deactivate")
+        if not planned or self.options.allow_mass_deactivation:
+            return
+        if entity == "users":
+            managed = sum(1 for r in current.values() if str(r.get("emp_id") or "").strip())
+        else:
+            managed = len(current)
+        limit = max(self.settings.mass_deactivation_min, int(self.settings.mass_deactivation_share * managed))
+        if planned > limit:
+            raise MassDeactivationBlocked(entity, planned, limit, managed)
+
+    # -- applying --------------------------------------------------------------------------------
+
+    def _held(self, item: Any, failure: Mapping[str, Any] | None) -> bool:
+        if not failure or failure.get("kind") != "rejected":
+            return False
+        if self.options.retry_failed or failure.get("retry_requested"):
+            return False
+        return failure.get("desired_hash") == item.desired_hash
+
+    def _ledger(self, item: Any, status: str, *, after: Any = None, http_status: int | None = None, error: str | None = None) -> None:
+        self.store.ledger_append(
+            run_id=self.options.run_id,
+            entity=item.entity,
+            key=item.key,
+            action=item.action,
+            changed_fields=list(item.changed_fields or []),
+            before=item.before,
+            after=after if after is not None else item.after,
+            status=status,
+            http_status=http_status,
+            error=error,
+        )
+
+    def _send(self, item: Any) -> dict:
+        if item.action == "create":
+            return self.client.create(item.entity, item.payload)
+        return self.client.update(item.entity, item.target_id, item.payload, item.method or "PUT")
+
+    def _record_change(self, report: SinkReport, item: Any, status: str, error: str | None = None) -> None:
+        if len(report.changes) < CHANGE_TABLE_ROWS:
+            fields = ", ".join(item.changed_fields or []) if item.action != "create" else "(new)"
+            report.changes.append(
+                {"action": item.action, "key": item.key, "fields": fields, "status": status, "error": mask_text(error or "")}
+            )
+
+    def _apply_one(self, item: Any, report: SinkReport, heal: Callable[[Any], Any | None]) -> str:
+        """Send one write; returns "ok", "rejected", "transient" or "held"."""
+        failure = self.store.failure_get(item.entity, item.key)
+        if self._held(item, failure):
+            report.held_failed += 1
+            return "held"
+        if self.options.dry_run:
+            self._ledger(item, "planned")
+            self._record_change(report, item, "planned (dry run)")
+            return "ok"
+        if item.action == "create":
+            self.store.intent_record(item.entity, item.key, self.options.run_id, item.payload)
+        try:
+            response = self._send(item)
+        except ValidationRejected as exc:
+            taken = any("already been taken" in m for msgs in exc.errors.values() for m in msgs)
+            if item.action == "create" and taken:
+                self.store.intent_confirm(item.entity, item.key)
+                healed = heal(item)
+                if healed is not None and healed is not item:
+                    report.healed += 1
+                    return self._apply_healed(healed, report)
+            if item.action == "create":
+                self.store.intent_confirm(item.entity, item.key)
+            return self._fail(item, report, "rejected", exc)
+        except NotFound as exc:
+            if item.action != "create":
+                healed = heal(item)
+                if healed is not None and healed is not item:
+                    report.healed += 1
+                    return self._apply_healed(healed, report)
+            return self._fail(item, report, "rejected", exc)
+        except (Unauthorized, Forbidden):
+            if item.action == "create":
+                self.store.intent_confirm(item.entity, item.key)
+            raise  # a credential problem stops the sink: no record is held as rejected for it
+        except AmbiguousWrite as exc:
+            # The create may have reached SafetyAmp: the intent stays open, so the next run re-reads.
+            return self._fail(item, report, "transient", exc)
+        except ApiError as exc:
+            if item.action == "create":
+                self.store.intent_confirm(item.entity, item.key)
+            kind = "rejected" if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429 else "transient"
+            return self._fail(item, report, kind, exc)
+        self.store.mirror_upsert(item.entity, item.key, response)
+        if item.action == "create":
+            self.store.intent_confirm(item.entity, item.key)
+        if failure:
+            self.store.failure_clear(item.entity, item.key)
+        self._ledger(item, "ok", after=response, http_status=201 if item.action == "create" else 200)
+        self._record_change(report, item, "ok")
+        if item.action == "create":
+            report.created += 1
+        elif item.action == "update":
+            report.updated += 1
+        else:
+            report.deactivated += 1
+        return "ok"
+
+    def _apply_healed(self, item: Any, report: SinkReport) -> str:
+        if item.action not in WRITE_ACTIONS:
+            if item.action == "unchanged":
+                report.unchanged += 1
+            self.store.failure_clear(item.entity, item.key)
+            return "ok"
+        return self._apply_one(item, report, heal=lambda _: None)
+
+    def _fail(self, item: Any, report: SinkReport, kind: str, exc: ApiError) -> str:
+        message = mask_text(str(exc))
+        fields: dict[str, Any] = {}
+        if isinstance(exc, ValidationRejected):
+            fields = {k: [mask_text(m) for m in v] for k, v in exc.errors.items()}
+        self.store.failure_record(
+            item.entity, item.key, reason=message, fields=fields, desired_hash=item.desired_hash, kind=kind
+        )
+        self._ledger(item, "failed", http_status=exc.status, error=message)
+        self._record_change(report, item, "failed", message)
+        report.failed += 1
+        if kind == "transient":
+            report.transient_failures += 1
+        if len(report.failures) < CHANGE_TABLE_ROWS:
+            report.failures.append({"key": item.key, "action": item.action, "kind": kind, "status": exc.status, "error": message})
+        self.log.warning("%s %s %s failed (%s): %s", item.entity, item.action, item.key, kind, message)
+        return kind
+
+    # -- the whole entity --------------------------------------------------------------------------
+
+    def reconcile(
+        self,
+        entity: str,
+        desired: Sequence[DesiredRecord],
+        ref_entities: Sequence[str],
+        ref_state: Mapping[str, list[dict]] | None = None,
+    ) -> SinkReport:
+        """Reconcile ``entity``. ``ref_entities`` are the other entities whose ids the payloads need;
+        ``ref_state`` may give some of them already (the upstream sinks' outputs)."""
+        started = time.monotonic()
+        calls_before = _total_requests(self.client)
+        wait_before = _limiter_wait(self.client)
+        report = SinkReport(entity=entity)
+        current, report.full_read = self.current(entity)
+        state: dict[str, list[dict]] = dict(ref_state or {})
+        for ref_entity in ref_entities:
+            if ref_entity not in state:
+                state[ref_entity] = list(self.current(ref_entity)[0].values())
+        state[entity] = list(current.values())
+
+        levels = _dependency_levels(entity, desired)
+        desired_by_key = {r.key: r for r in desired}
+        consecutive_transient = 0
+        aborted = False
+        for level_no, level in enumerate(levels):
+            current = self.store.mirror_records(entity) if level_no else current
+            state[entity] = list(current.values())
+            items = self._plan(entity, level, current, state)
+            if level_no == 0:
+                self._guard(entity, items, current)
+
+            def heal(item: Any) -> Any | None:
+                fresh = self.full_read(entity)
+                state[entity] = list(fresh.values())
+                record = desired_by_key.get(item.key)
+                if record is None:
+                    return None
+                replanned = self._plan(entity, [record], fresh, state)
+                return replanned[0] if replanned else None
+
+            for item in items:
+                if item.action == "unchanged":
+                    report.unchanged += 1
+                    continue
+                if item.action == "rejected":
+                    report.rejected_before_send += 1
+                    continue
+                setattr(report, f"planned_{item.action}", getattr(report, f"planned_{item.action}") + 1)
+                if aborted:
+                    continue
+                outcome = self._apply_one(item, report, heal)
+                consecutive_transient = consecutive_transient + 1 if outcome == "transient" else 0
+                if consecutive_transient >= CONSECUTIVE_TRANSIENT_LIMIT:
+                    aborted = True
+                    self.log.error(
+                        "%s: %d transient failures in a row; the remaining writes wait for the next run",
+                        entity, consecutive_transient,
+                    )
+        report.drift = self.drift.get(entity, 0)
+        report.api_calls = _total_requests(self.client) - calls_before
+        report.rate_limit_wait_seconds = _limiter_wait(self.client) - wait_before
+        report.seconds = time.monotonic() - started
+        return report
+
+
+_VOLATILE_FIELDS = frozenset({"updated_at", "updated_by", "last_logged_in", "created_at", "created_by"})
+
+
+def _count_drift(before: Mapping[str, dict], after: Mapping[str, dict]) -> int:
+    """Records a full read found different from the mirror (edited, added or removed in SafetyAmp
+    behind our back). Timestamps are ignored."""
+
+    def stable(record: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if k not in _VOLATILE_FIELDS}
+
+    changed = sum(1 for key, record in after.items() if key in before and stable(before[key]) != stable(record))
+    return changed + len(set(after) ^ set(before))
+
+
+def _dependency_levels(entity: str, desired: Sequence[DesiredRecord]) -> list[list[DesiredRecord]]:
+    """Split records so that a record referring to another record of the same entity (a cluster's
+    parent) is planned after it: parents are created first and children see their ids."""
+    keys = {r.key for r in desired}
+    parents = {r.key: [v for v in r.refs.values() if v in keys and v != r.key] for r in desired}
+    level_of: dict[str, int] = {}
+
+    def level(key: str, seen: frozenset[str] = frozenset()) -> int:
+        if key in level_of:
+            return level_of[key]
+        if key in seen:
+            return 0
+        value = 1 + max((level(p, seen | {key}) for p in parents.get(key, [])), default=-1)
+        level_of[key] = value
+        return value
+
+    grouped: dict[int, list[DesiredRecord]] = {}
+    for record in desired:
+        grouped.setdefault(level(record.key), []).append(record)
+    return [grouped[n] for n in sorted(grouped)] or [[]]
+
+
+def masked_changes(report: SinkReport) -> list[dict]:
+    return [mask_record(c) for c in report.changes]
