@@ -91,7 +91,9 @@ class FaultConfig:
             raise ValueError(f"FaultConfig.seed must be an integer or null, got {self.seed!r}")
         statuses = tuple(self.error_statuses)
         if not statuses or not all(isinstance(s, int) and 100 <= s <= 599 for s in statuses):
-            raise ValueError(f"FaultConfig.error_statuses must be HTTP status codes, got {self.error_statuses!r}")
+            raise ValueError(
+                f"FaultConfig.error_statuses must be HTTP status codes, got {self.error_statuses!r}"
+            )
         self.error_statuses = statuses
 
     @classmethod
