@@ -7,7 +7,6 @@ Schedules run in production and start STOPPED in the sandbox; stopping them is h
 pauses the sync.
 """
 
-from __future__ import annotations
 
 import os
 

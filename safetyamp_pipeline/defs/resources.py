@@ -5,7 +5,6 @@ simply points the URLs at the local emulators (``safetyamp-sandbox up`` writes t
 ``sandbox.env``). Secrets are not read here; each resource resolves its own at run time.
 """
 
-from __future__ import annotations
 
 import os
 from collections.abc import Mapping

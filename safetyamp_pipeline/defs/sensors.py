@@ -6,7 +6,6 @@ and requests an employee sync when the employee tables changed. ``sync_alerts`` 
 starts failing; it carries the run link, the check and counts, never person data.
 """
 
-from __future__ import annotations
 
 import hashlib
 import json

@@ -38,13 +38,12 @@ CHANGE_TABLE_ROWS = 50
 class MassDeactivationBlocked(Exception):
     """The plan would deactivate more records than the guard allows; nothing was written."""
 
-    def __init__(self, entity: str, planned: int, limit: int, managed: int) -> None:
+    def __init__(self, entity: str, planned: int, reason: str, active: int) -> None:
         super().__init__(
-            f"{entity}: the plan deactivates {planned} of {managed} managed records, above the limit of "
-            f"{limit}; nothing was written. Check the sources; if the deactivations are intended, re-run "
-            "with the run tag allow_mass_deactivation=true."
+            f"{entity}: {reason}; nothing was written. Check the sources; if the deactivations are "
+            "intended, re-run with the run tag allow_mass_deactivation=true."
         )
-        self.entity, self.planned, self.limit, self.managed = entity, planned, limit, managed
+        self.entity, self.planned, self.reason, self.active = entity, planned, reason, active
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,7 @@ class Reconciler:
         self.now = now
         self._fully_read: set[str] = set()
         self.drift: dict[str, int] = {}
+        self._written: dict[tuple[str, str], dict] = {}
 
     # -- current state ---------------------------------------------------------------------------
 
@@ -184,21 +184,20 @@ class Reconciler:
 
     # -- planning --------------------------------------------------------------------------------
 
-    def _plan(self, entity: str, desired: Sequence[DesiredRecord], current: Mapping[str, dict], state: dict) -> list:
-        refs = core_plan.RefIndex.from_state(state, self.settings)
-        return core_plan.plan_entity(entity, list(desired), list(current.values()), refs, self.settings)
+    def store_record(self, entity: str, key: str) -> dict | None:
+        return self._written.get((entity, key))
 
     def _guard(self, entity: str, items: Sequence[Any], current: Mapping[str, dict]) -> None:
-        planned = sum(1 for i in items if i.action == "deactivate")
-        if not planned or self.options.allow_mass_deactivation:
+        if self.options.allow_mass_deactivation:
             return
         if entity == "users":
-            managed = sum(1 for r in current.values() if str(r.get("emp_id") or "").strip())
+            active = sum(1 for r in current.values() if str(r.get("emp_id") or "").strip() and r.get("system_access"))
         else:
-            managed = len(current)
-        limit = max(self.settings.mass_deactivation_min, int(self.settings.mass_deactivation_share * managed))
-        if planned > limit:
-            raise MassDeactivationBlocked(entity, planned, limit, managed)
+            active = sum(1 for r in current.values() if r.get("status") in (1, "1", True))
+        reason = core_plan.mass_deactivation_reason(items, active, self.settings)
+        if reason:
+            planned = sum(1 for i in items if i.action == "deactivate")
+            raise MassDeactivationBlocked(entity, planned, reason, active)
 
     # -- applying --------------------------------------------------------------------------------
 
@@ -280,6 +279,7 @@ class Reconciler:
             kind = "rejected" if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429 else "transient"
             return self._fail(item, report, kind, exc)
         self.store.mirror_upsert(item.entity, item.key, response)
+        self._written[(item.entity, item.key)] = response
         if item.action == "create":
             self.store.intent_confirm(item.entity, item.key)
         if failure:
@@ -342,44 +342,51 @@ class Reconciler:
                 state[ref_entity] = list(self.current(ref_entity)[0].values())
         state[entity] = list(current.values())
 
-        levels = _dependency_levels(entity, desired)
+        refs = core_plan.RefIndex.from_state(state, self.settings)
+        items = core_plan.plan_entity(entity, list(desired), list(current.values()), refs, self.settings)
+        self._guard(entity, items, current)
         desired_by_key = {r.key: r for r in desired}
+
+        def heal(item: Any) -> Any | None:
+            fresh = self.full_read(entity)
+            state[entity] = list(fresh.values())
+            record = desired_by_key.get(item.key)
+            if record is None:
+                return None
+            fresh_refs = core_plan.RefIndex.from_state(state, self.settings)
+            replanned = core_plan.plan_entity(entity, [record], list(fresh.values()), fresh_refs, self.settings)
+            return core_plan.resolve_deferred(replanned[0], fresh_refs) if replanned else None
+
         consecutive_transient = 0
         aborted = False
-        for level_no, level in enumerate(levels):
-            current = self.store.mirror_records(entity) if level_no else current
-            state[entity] = list(current.values())
-            items = self._plan(entity, level, current, state)
-            if level_no == 0:
-                self._guard(entity, items, current)
-
-            def heal(item: Any) -> Any | None:
-                fresh = self.full_read(entity)
-                state[entity] = list(fresh.values())
-                record = desired_by_key.get(item.key)
-                if record is None:
-                    return None
-                replanned = self._plan(entity, [record], fresh, state)
-                return replanned[0] if replanned else None
-
-            for item in items:
-                if item.action == "unchanged":
-                    report.unchanged += 1
-                    continue
-                if item.action == "rejected":
-                    report.rejected_before_send += 1
-                    continue
-                setattr(report, f"planned_{item.action}", getattr(report, f"planned_{item.action}") + 1)
-                if aborted:
-                    continue
-                outcome = self._apply_one(item, report, heal)
-                consecutive_transient = consecutive_transient + 1 if outcome == "transient" else 0
-                if consecutive_transient >= CONSECUTIVE_TRANSIENT_LIMIT:
-                    aborted = True
-                    self.log.error(
-                        "%s: %d transient failures in a row; the remaining writes wait for the next run",
-                        entity, consecutive_transient,
-                    )
+        for item in items:
+            if item.action == "unchanged":
+                report.unchanged += 1
+                continue
+            if item.action == "rejected":
+                report.rejected_before_send += 1
+                continue
+            setattr(report, f"planned_{item.action}", getattr(report, f"planned_{item.action}") + 1)
+            if aborted:
+                continue
+            item = core_plan.resolve_deferred(item, refs)
+            if item.deferred and not self.options.dry_run:
+                missing = ", ".join(f"{e} {k}" for e, k in item.deferred.values())
+                report.rejected_before_send += 1
+                self._record_change(report, item, "skipped", f"waits for {missing}, which was not created")
+                continue
+            outcome = self._apply_one(item, report, heal)
+            if outcome == "ok" and not self.options.dry_run:
+                written = self.store_record(entity, item.key)
+                if written is not None:
+                    refs.learn(entity, written)
+            consecutive_transient = consecutive_transient + 1 if outcome == "transient" else 0
+            if consecutive_transient >= CONSECUTIVE_TRANSIENT_LIMIT:
+                aborted = True
+                self.log.error(
+                    "%s: %d transient failures in a row; the remaining writes wait for the next run",
+                    entity, consecutive_transient,
+                )
         report.drift = self.drift.get(entity, 0)
         report.api_calls = _total_requests(self.client) - calls_before
         report.rate_limit_wait_seconds = _limiter_wait(self.client) - wait_before
@@ -399,28 +406,6 @@ def _count_drift(before: Mapping[str, dict], after: Mapping[str, dict]) -> int:
 
     changed = sum(1 for key, record in after.items() if key in before and stable(before[key]) != stable(record))
     return changed + len(set(after) ^ set(before))
-
-
-def _dependency_levels(entity: str, desired: Sequence[DesiredRecord]) -> list[list[DesiredRecord]]:
-    """Split records so that a record referring to another record of the same entity (a cluster's
-    parent) is planned after it: parents are created first and children see their ids."""
-    keys = {r.key for r in desired}
-    parents = {r.key: [v for v in r.refs.values() if v in keys and v != r.key] for r in desired}
-    level_of: dict[str, int] = {}
-
-    def level(key: str, seen: frozenset[str] = frozenset()) -> int:
-        if key in level_of:
-            return level_of[key]
-        if key in seen:
-            return 0
-        value = 1 + max((level(p, seen | {key}) for p in parents.get(key, [])), default=-1)
-        level_of[key] = value
-        return value
-
-    grouped: dict[int, list[DesiredRecord]] = {}
-    for record in desired:
-        grouped.setdefault(level(record.key), []).append(record)
-    return [grouped[n] for n in sorted(grouped)] or [[]]
 
 
 def masked_changes(report: SinkReport) -> list[dict]:

@@ -4,7 +4,6 @@ Records that cannot be sent stay in the value with their reason (``rejected``), 
 sinks and ``safetyamp-pipeline explain`` can all show why.
 """
 
-from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence

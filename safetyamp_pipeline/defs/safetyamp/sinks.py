@@ -9,7 +9,6 @@ held after a 422; ``allow_mass_deactivation=true`` lifts the deactivation guard;
 ``safetyamp/full_read=true`` (set by ``safetyamp_reconcile``) reads SafetyAmp in full first.
 """
 
-from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
@@ -92,7 +91,7 @@ def run_sink(
     except MassDeactivationBlocked as exc:
         raise dg.Failure(
             description=str(exc),
-            metadata={"planned_deactivate": exc.planned, "limit": exc.limit, "managed": exc.managed},
+            metadata={"planned_deactivate": exc.planned, "active": exc.active, "reason": exc.reason},
         ) from exc
     except (Unauthorized, Forbidden) as exc:
         raise dg.Failure(

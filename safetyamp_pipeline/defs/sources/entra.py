@@ -1,6 +1,5 @@
 """Extract asset for Microsoft Entra ID users (work e-mails keyed by employee id)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Extract asset for Samsara vehicles, with each vehicle's driver resolved to an employee number."""
 
-from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 

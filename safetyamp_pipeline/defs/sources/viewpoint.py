@@ -1,6 +1,5 @@
 """Extract assets for Viewpoint Vista, with the source checks that guard everything downstream."""
 
-from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
