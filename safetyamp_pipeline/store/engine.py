@@ -48,7 +48,12 @@ def _sqlite_engine(url: URL) -> Engine:
     else:
         database = url.database or ""
         if not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"sync store at {mask_url(url)} could not be created: {exc.strerror}"
+                ) from None
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
