@@ -449,6 +449,15 @@ def _protocol_with_transport() -> type[asyncio.Protocol]:
                 await inner(scope, receive, send)
 
             self.app = app_with_transport
+            self._sandbox_transport = transport
+
+        def shutdown(self) -> None:
+            idle = self.cycle is None or self.cycle.response_complete
+            super().shutdown()
+            if idle:
+                # A TLS close waits for the peer's close_notify, which an idle pooled client
+                # never sends; abort so that stop() does not hang for the graceful timeout.
+                self._sandbox_transport.abort()
 
     return TransportExposingProtocol
 
