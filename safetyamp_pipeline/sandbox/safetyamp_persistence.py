@@ -83,11 +83,11 @@ class DebouncedJsonSaver:
                     self._cond.wait()
                 if self._closed:
                     return
-                delay = self._next_allowed - time.monotonic()
-                if delay > 0:
+                # mark_dirty() notifies; keep waiting until the debounce deadline has passed
+                while not self._closed and (delay := self._next_allowed - time.monotonic()) > 0:
                     self._cond.wait(delay)
-                    if self._closed:
-                        return
+                if self._closed:
+                    return
             try:
                 self.flush()
             except Exception:  # keep the thread alive; the next write or flush retries
