@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateSchema
 
 from safetyamp_pipeline.store.engine import WRITE_OPTION, make_store_engine
@@ -32,6 +35,10 @@ class StoreBase:
         self.schema = schema or None
         self._clock = clock
         self._engine: Engine = make_store_engine(url)
+        # An in-memory SQLite store is one shared connection: threads must take turns on it.
+        self._serial: AbstractContextManager[Any] = (
+            threading.RLock() if isinstance(self._engine.pool, StaticPool) else nullcontext()
+        )
         if self.schema and self._engine.dialect.name == "sqlite":
             raise ValueError("a store schema is only supported on PostgreSQL, not on SQLite")
         self._t: StoreTables = build_tables(self.schema)
@@ -62,15 +69,16 @@ class StoreBase:
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
-        try:
-            conn = self._engine.connect()
-        except DBAPIError as exc:
-            raise StoreUnavailable(
-                f"sync store at {self.masked_url} is unreachable: {type(exc.orig).__name__}: "
-                f"{self._scrub(_first_line(exc.orig))}"
-            ) from None
-        with conn:
-            yield conn
+        with self._serial:
+            try:
+                conn = self._engine.connect()
+            except DBAPIError as exc:
+                raise StoreUnavailable(
+                    f"sync store at {self.masked_url} is unreachable: {type(exc.orig).__name__}: "
+                    f"{self._scrub(_first_line(exc.orig))}"
+                ) from None
+            with conn:
+                yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

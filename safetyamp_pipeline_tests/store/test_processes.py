@@ -121,3 +121,24 @@ def test_writer_killed_mid_transaction_leaves_previous_value_and_store_usable(
     assert time.monotonic() - started < 15
     assert store.load_asset_value("a") == [{"v": "after"}]
     store.close()
+
+
+def _open_and_write(target: StoreTarget, name: str, start) -> None:
+    start.wait(10)
+    store = target.open()  # creates the tables if nobody has yet
+    store.ledger_append(run_id=name, entity="users", key=name, action="create", status="ok")
+    store.close()
+
+
+def test_processes_opening_a_fresh_store_at_once_all_succeed(store_target: StoreTarget) -> None:
+    start = CTX.Event()
+    procs = [CTX.Process(target=_open_and_write, args=(store_target, f"p{i}", start)) for i in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    store = store_target.open()
+    assert sorted(e["key"] for e in store.ledger_query()) == ["p0", "p1", "p2", "p3"]
+    store.close()
