@@ -52,11 +52,14 @@ def _drivers(rng: random.Random, data: VistaData, count: int, as_of: date) -> li
             area = rng.choice(("225", "337", "504", "409"))
             driver["phone"] = "+1" + valid_phone(rng, area).replace("-", "")
         # How the employee number is recorded varies: notes only, externalIds only, both, none.
-        style = "none" if i == 0 else rng.choices(
+        # The first three are fixed so that even a tiny data set has each way.
+        style = ("none", "notes", "payrollId")[i] if i < 3 else rng.choices(
             ("notes", "payrollId", "employeeId", "both"), (0.6, 0.2, 0.05, 0.15)
         )[0]
         if style in ("notes", "both"):
-            template = rng.choice(("Emp #{} – {}", "Emp# {} {}", "Employee {} / {}", "{} - {}", "EMP#{}, {}"))
+            template = "Emp #{} – {}" if i == 1 else rng.choice(
+                ("Emp #{} – {}", "Emp# {} {}", "Employee {} / {}", "{} - {}", "EMP#{}, {}")
+            )
             driver["notes"] = template.format(number, rng.choice(pools.DRIVER_SHIFTS))
             data.note("driver_number_in_notes", driver["id"])
         elif style == "none":
@@ -115,11 +118,12 @@ def build_samsara(rng: random.Random, data: VistaData, vehicles: int, as_of: dat
         vehicle: dict = {"id": vid, "name": f"Unit {1000 + i}" if rng.random() > 0.05 else serial}
         if vehicle["name"] == serial:
             data.note("vehicle_named_by_serial", vid)
-        vin = _vin(rng) if rng.random() > 0.05 else BAD_VINS[i % len(BAD_VINS)]
+        # Planted on fixed positions too, so even a 5-vehicle set has each kind.
+        vin = _vin(rng) if i != 1 and rng.random() > 0.05 else BAD_VINS[i % len(BAD_VINS)]
         if len(vin) != 17 or not vin.isalnum() or vin != vin.upper():
             data.note("vehicle_bad_vin", vid)
         vehicle["vin"] = vin
-        if rng.random() > 0.1:
+        if i != 2 and rng.random() > 0.1:
             vehicle["licensePlate"] = _plate(rng)
         else:
             data.note("vehicle_without_plate", vid)
@@ -129,14 +133,14 @@ def build_samsara(rng: random.Random, data: VistaData, vehicles: int, as_of: dat
             vehicle["notes"] = rng.choice(("Crew truck", "Welding rig", "Assigned to yard", "Spare", "Fuel truck"))
         vehicle["externalIds"] = {"samsara.serial": serial, "samsara.vin": vin}
         vehicle["gateway"] = {"model": rng.choice(pools.GATEWAY_MODELS), "serial": serial}
-        if assignable and rng.random() < 0.85:
+        if assignable and i != 4 and (i < 4 or rng.random() < 0.85):
             driver = assignable.pop()
             vehicle["staticAssignedDriver"] = {"id": driver["id"], "name": driver["name"]}
             driver["staticAssignedVehicle"] = {"id": vid, "name": vehicle["name"]}
         else:
             data.note("vehicle_without_driver", vid)
         vehicle["tags"] = [rng.choice(dept_tags)]
-        regulated = rng.random() < 0.7
+        regulated = i != 3 and rng.random() < 0.7
         vehicle["vehicleRegulationMode"] = "regulated" if regulated else "unregulated"
         if not regulated:
             data.note("vehicle_unregulated", vid)
