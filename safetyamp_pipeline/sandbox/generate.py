@@ -152,7 +152,7 @@ def _bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
     columns = list(table.columns)
     converters = []
     for column in columns:
-        process = column.type._cached_bind_processor(dialect)
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
         if process is None:
             converters.append(None)
         else:
@@ -163,7 +163,7 @@ def _bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
         tuple(row[n] if f is None or row[n] is None else f(row[n]) for n, f in zip(names, converters, strict=True))
         for row in rows
     ]
-    quote = dialect.identifier_preparer.quote
+    quote = dialect.identifier_preparer.quote  # SQLite's DBAPI uses the qmark paramstyle
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
         f"VALUES ({', '.join('?' for _ in names)})"

@@ -135,6 +135,37 @@ def test_too_small_a_head_count_is_refused_with_a_clear_error(tmp_path):
         generate_dataset(tmp_path, employees=5)
 
 
+def test_fast_bulk_insert_stores_what_sqlalchemy_would(tmp_path):
+    import random
+    import sqlite3
+    from contextlib import closing
+
+    from sqlalchemy import insert
+
+    from safetyamp_pipeline.sandbox.data_vista import build_vista
+    from safetyamp_pipeline.sandbox.generate import write_vista_db
+
+    data = build_vista(random.Random(5), employees=40, departments=8, open_jobs=12, as_of=AS_OF)
+    write_vista_db(tmp_path / "fast.db", data)
+    engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    vt.metadata.create_all(engine)
+    with engine.begin() as conn:
+        for table, rows in ((vt.bPRDP, data.departments), (vt.bJCCM, data.contracts), (vt.bJCJM, data.jobs),
+                            (vt.bPREH, data.employees), (vt.bPRJC, data.payroll)):
+            conn.execute(insert(table), rows)
+    engine.dispose()
+
+    def raw(name: str) -> dict:
+        with closing(sqlite3.connect(tmp_path / name)) as conn:
+            result = {}
+            for name_, table in vt.TABLES.items():
+                types = ", ".join(f'typeof("{c.name}")' for c in table.columns)
+                result[name_] = conn.execute(f'SELECT *, {types} FROM "{name_}"').fetchall()
+            return result
+
+    assert raw("fast.db") == raw("plain.db")
+
+
 # ------------------------------------------------------------------------------------------------ sizes
 
 
