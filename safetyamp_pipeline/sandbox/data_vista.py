@@ -261,7 +261,7 @@ def build_employees(rng: random.Random, data: VistaData, dept_codes: list[str], 
         if rng.random() < 0.07:
             email = None
         elif rng.random() < 0.05:
-            email = f"{last.lower()}{rng.randint(1, 99)}@gmail.com"
+            email = f"{ascii_fold(last).lower()}{rng.randint(1, 99)}@gmail.com"
         data.employees.append(
             {
                 "PRCo": PR_COMPANY,
@@ -351,7 +351,7 @@ def _plant_employee_messiness(rng: random.Random, data: VistaData, as_of: date) 
             emp["Email"] = mangle(company_mail(emp))
             data.note(kind, emp["Employee"])
     first, second = take("email"), take("email")
-    second["Email"] = first["Email"] = f"{first['LastName'].strip().lower()}.family@gmail.com"
+    second["Email"] = first["Email"] = f"{ascii_fold(first['LastName'].strip()).lower()}.family@gmail.com"
     data.note("duplicate_email", first["Employee"])
     data.note("duplicate_email", second["Employee"])
 
