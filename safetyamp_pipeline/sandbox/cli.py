@@ -142,7 +142,7 @@ def _read_pid(directory: Path) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -167,7 +167,7 @@ def _is_sandbox_process(pid: int) -> bool:
 
 def running_pid(directory: Path) -> int | None:
     pid = _read_pid(directory)
-    if pid is None or not _alive(pid) or not _is_sandbox_process(pid):
+    if pid is None or not process_alive(pid) or not _is_sandbox_process(pid):
         return None
     return pid
 
@@ -363,7 +363,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         return 0
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + DOWN_TIMEOUT
-    while _alive(pid):
+    while process_alive(pid):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.2)
