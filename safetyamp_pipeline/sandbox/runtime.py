@@ -79,6 +79,8 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop every server (each flushes its state) and the SafetyAmp saver; safe to call twice."""
+        if not self.servers:
+            return
         for server in self.servers.values():
             server.stop()
         self.servers = {}
@@ -296,17 +298,18 @@ def start_sandbox(
         safetyamp.close()
         raise SandboxFixtureError(str(exc)) from exc
 
+    tls = {"ssl_certfile": str(certs.cert_path), "ssl_keyfile": str(certs.key_path)}
+    plan = [("safetyamp", safetyamp.app, {}), ("samsara", samsara.app, {}), ("graph", graph.app, tls)]
     servers: dict[str, ServerThread] = {}
     try:
-        servers["safetyamp"] = ServerThread(safetyamp.app, host, ports.get("safetyamp", 0)).start()
-        servers["samsara"] = ServerThread(samsara.app, host, ports.get("samsara", 0)).start()
-        servers["graph"] = ServerThread(
-            graph.app,
-            host,
-            ports.get("graph", 0),
-            ssl_certfile=str(certs.cert_path),
-            ssl_keyfile=str(certs.key_path),
-        ).start()
+        for name, app, options in plan:
+            port = ports.get(name, 0)
+            try:
+                servers[name] = ServerThread(app, host, port, **options).start()
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"the {name} emulator cannot listen on {host}:{port}: {exc.strerror or exc}"
+                ) from exc
     except BaseException:
         for server in servers.values():
             server.stop()

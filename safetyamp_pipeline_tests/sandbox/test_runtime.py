@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -275,3 +276,14 @@ def test_env_file_round_trip_with_awkward_values(tmp_path: Path) -> None:
     path.write_text("NOT A LINE\n")
     with pytest.raises(ValueError, match="line 1"):
         load_env_file(path)
+
+
+def test_requested_ports_are_used_and_a_busy_port_is_named(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    with start_sandbox(tmp_path / "a", ports={"graph": free_port}) as sandbox:
+        assert sandbox.urls["graph"] == f"https://127.0.0.1:{free_port}"
+        busy = sandbox.urls["samsara"].rsplit(":", 1)[1]
+        with pytest.raises(OSError, match=f"samsara emulator cannot listen on 127.0.0.1:{busy}"):
+            start_sandbox(tmp_path / "b", ports={"samsara": int(busy)})
