@@ -28,12 +28,15 @@ RUN apt-get update \
 RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:${PATH}"
 
-WORKDIR /build
+# The project is installed in place (editable) at the fixed WORKDIR that the runtime stage
+# copies as is: load_from_defs_folder finds the project root by the pyproject.toml above the
+# package, which a plain install into site-packages would not have.
+WORKDIR /opt/dagster/app
 # image-env: the build context of the project (what the test copies)
 COPY pyproject.toml ./
 COPY safetyamp_pipeline/ ./safetyamp_pipeline/
 # image-env: the install (the test runs this same command in a fresh venv)
-RUN pip install .
+RUN pip install -e .
 
 ############################ runtime ############################
 FROM ${PYTHON_IMAGE} AS runtime
@@ -64,10 +67,11 @@ RUN apt-get update \
 # Non-root user with a fixed uid (runAsNonRoot in the pod security context can check it).
 RUN groupadd --system --gid 10001 dagster \
     && useradd --system --uid 10001 --gid dagster --home-dir /opt/dagster --shell /usr/sbin/nologin dagster \
-    && mkdir -p /opt/dagster/dagster_home /opt/dagster/app \
-    && chown -R dagster:dagster /opt/dagster
+    && mkdir -p /opt/dagster/dagster_home \
+    && chown dagster:dagster /opt/dagster/dagster_home
 
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/dagster/app /opt/dagster/app
 
 # DAGSTER_HOME matches the chart's global.dagsterHome; the chart mounts dagster.yaml there.
 ENV PATH="/opt/venv/bin:${PATH}" \
