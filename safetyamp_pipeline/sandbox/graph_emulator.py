@@ -329,6 +329,7 @@ class GraphEmulator(Emulator):
         self._signing_key = hashlib.sha256(f"{tenant_id}\0{client_id}\0{client_secret}".encode()).digest()
         self._lock = threading.Lock()
         self._users: list[dict[str, Any]] = []
+        self._known: dict[str, str] = {}
         self.tokens_issued = 0
         if self.state_path.exists():
             document = load_state_file(self.state_path)
@@ -343,8 +344,13 @@ class GraphEmulator(Emulator):
 
     # ------------------------------------------------------------------ state
     def _replace(self, document: dict[str, list[dict[str, Any]]], *, persist: bool = True) -> None:
+        known = {name.lower(): name for name in KNOWN_PROPERTIES}
+        for user in document["users"]:
+            for name in user:
+                known.setdefault(name.lower(), name)
         with self._lock:
             self._users = document["users"]
+            self._known = known
             if persist:
                 self.state_path.parent.mkdir(parents=True, exist_ok=True)
                 write_json_atomically(self.state_path, {"users": self._users})
@@ -354,12 +360,9 @@ class GraphEmulator(Emulator):
             return {"users": [dict(u) for u in self._users]}
 
     def _known_properties(self) -> dict[str, str]:
-        known = {name.lower(): name for name in KNOWN_PROPERTIES}
+        """Lower-case name -> canonical name of every selectable/filterable property."""
         with self._lock:
-            for user in self._users:
-                for name in user:
-                    known.setdefault(name.lower(), name)
-        return known
+            return self._known
 
     # ------------------------------------------------------------------ tokens
     def issue_token(self) -> str:
