@@ -82,55 +82,69 @@ def latest_jobs(
     payroll_rows: Iterable[Any], open_jobs: set[tuple[int, str]], settings: SyncSettings, as_of: _dt.date
 ) -> dict[str, str]:
     """Employee -> job of the latest PREndDate within the look-back window, on an open job of the
-    payroll company; ties: most hours that week, then the lowest job number. One pass."""
+    payroll company (joined on bPRJC.JCCo); ties: most hours that week, then the lowest job number.
+
+    One pass over the rows with per-raw-value caches (this loop sees ~500k rows)."""
     cutoff = as_of - _dt.timedelta(weeks=settings.lookback_weeks)
     upper = as_of + _dt.timedelta(days=6)  # the pay period containing as_of may end after it
     company = settings.pr_company
-    emp_cache: dict[Any, str | None] = {}
-    job_cache: dict[Any, str | None] = {}
-    day_cache: dict[Any, _dt.date | None] = {}
-    co_cache: dict[Any, int | None] = {}
-    best: dict[str, list[Any]] = {}  # emp -> [date, {job: hours}]
+    job_cache: dict[Any, str | None] = {}  # (JCCo, raw Job) -> trimmed job when open, else None
+    day_cache: dict[Any, _dt.date | None] = {}  # raw PREndDate -> date when inside the window
+    best: dict[Any, list[Any]] = {}  # raw Employee -> [date, {job: hours}]
+    missing = _MISSING
     for row in payroll_rows or ():
-        if not isinstance(row, Mapping):
-            continue
-        get = row.get
         try:
+            get = row.get
             prco = get("PRCo")
-            if prco is not None and prco != company and co_cache.setdefault(prco, as_int(prco)) != company:
+            if prco is not None and prco != company and as_int(prco) != company:
                 continue
-            jcco_raw = get("JCCo", company)
-            jcco = jcco_raw if jcco_raw.__class__ is int else co_cache.setdefault(jcco_raw, as_int(jcco_raw))
-            raw_job = get("Job")
-            job = job_cache.get(raw_job, _MISSING)
-            if job is _MISSING:
-                job = job_cache[raw_job] = normalize_job(raw_job)
-            if (jcco, job) not in open_jobs:
+            job_raw = (get("JCCo", company), get("Job"))
+            job = job_cache.get(job_raw, missing)
+            if job is missing:
+                job = job_cache[job_raw] = _open_job(job_raw, open_jobs, company)
+            if job is None:
                 continue
-            raw_day = get("PREndDate")
-            day = day_cache.get(raw_day, _MISSING)
-            if day is _MISSING:
-                day = day_cache[raw_day] = _as_day(raw_day)
-            if day is None or day < cutoff or day > upper:
+            day_raw = get("PREndDate")
+            day = day_cache.get(day_raw, missing)
+            if day is missing:
+                day = _as_day(day_raw)
+                if day is not None and not cutoff <= day <= upper:
+                    day = None
+                day_cache[day_raw] = day
+            if day is None:
                 continue
-            raw_emp = get("Employee")
-            emp = emp_cache.get(raw_emp, _MISSING) if raw_emp.__class__ is not bool else None
-            if emp is _MISSING:
-                emp = emp_cache[raw_emp] = vista_employee_number(raw_emp)
-            if emp is None:
-                continue
-        except TypeError:  # unhashable hostile values
+            emp = get("Employee")
+            current = best.get(emp)
+        except (AttributeError, TypeError):  # not a mapping, or unhashable hostile values
             continue
-        current = best.get(emp)
+        hours = get("Hrs")
+        if hours.__class__ is not int and hours.__class__ is not float:
+            hours = _hours(hours)
         if current is None or day > current[0]:
-            best[emp] = [day, {job: _hours(get("Hrs"))}]
+            best[emp] = [day, {job: hours}]
         elif day == current[0]:
             per_job = current[1]
-            per_job[job] = per_job.get(job, 0.0) + _hours(get("Hrs"))
-    result: dict[str, str] = {}
-    for emp, (_, per_job) in best.items():
-        result[emp] = min(per_job, key=lambda j: (-per_job[j], j))
-    return result
+            per_job[job] = per_job.get(job, 0.0) + hours
+    merged: dict[str, list[Any]] = {}
+    for raw_emp, (day, per_job) in best.items():
+        emp = vista_employee_number(raw_emp)
+        if emp is None:
+            continue
+        current = merged.get(emp)
+        if current is None or day > current[0]:
+            merged[emp] = [day, dict(per_job)]
+        elif day == current[0]:
+            for job, hours in per_job.items():
+                current[1][job] = current[1].get(job, 0.0) + hours
+    return {emp: min(per_job, key=lambda j: (-per_job[j], j)) for emp, (_, per_job) in merged.items()}
+
+
+def _open_job(job_raw: tuple[Any, Any], open_jobs: set[tuple[int, str]], company: int) -> str | None:
+    jcco = as_int(job_raw[0])
+    job = normalize_job(job_raw[1])
+    if jcco is None or job is None or (jcco, job) not in open_jobs:
+        return None
+    return job
 
 
 def entra_emails(entra_users: Iterable[Any], settings: SyncSettings, issues: list[Issue]) -> dict[str, str]:
@@ -227,9 +241,10 @@ def _active_user(
     issues: list[Issue],
 ) -> dict[str, Any] | str:
     """The parts of an active user's desired record, or the rejection reason."""
+    get = row.get
     provenance: dict[str, str] = {}
-    first = clean_text(row_get(row, "FirstName"))
-    last = clean_text(row_get(row, "LastName"))
+    first = clean_text(get("FirstName"))
+    last = clean_text(get("LastName"))
     if first is None or last is None:
         missing = [f for f, v in (("FirstName", first), ("LastName", last)) if v is None]
         return f"employee {emp}: field {' and '.join(missing)} is empty or not text"
@@ -238,7 +253,7 @@ def _active_user(
     if email:
         provenance["email"] = "Entra mail (employeeId match)"
     else:
-        raw_email = row_get(row, "Email")
+        raw_email = get("Email")
         email = clean_email(raw_email)
         if email is None:
             why = "is empty" if is_blank(raw_email) else "is not a valid email address"
@@ -248,30 +263,30 @@ def _active_user(
     fields: dict[str, Any] = {
         "emp_id": emp,
         "first_name": first,
-        "middle_name": clean_text(row_get(row, "MidName")),
+        "middle_name": clean_text(get("MidName")),
         "last_name": last,
         "email": email,
     }
 
-    gender = normalize_gender(row_get(row, "Sex"))
+    gender = normalize_gender(get("Sex"))
     if gender is not None:
         fields["gender"] = gender
-    elif not is_blank(row_get(row, "Sex")):
+    elif not is_blank(get("Sex")):
         issues.append(Issue("users", emp, "Sex", f"employee {emp}: field Sex is not M/F, not sent"))
     for target, column in (("date_of_birth", "BirthDate"), ("current_hire_date", "HireDate")):
-        value = format_date(row_get(row, column))
+        value = format_date(get(column))
         if value is not None:
             fields[target] = value
-        elif not is_blank(row_get(row, column)):
+        elif not is_blank(get(column)):
             issues.append(Issue("users", emp, column, f"employee {emp}: field {column} is not a date in 1900..2100, not sent"))
 
-    fields["street"] = clean_text(row_get(row, "Address"))
-    fields["city"] = clean_text(row_get(row, "City"))
-    fields["state"] = clean_state(row_get(row, "State"))
-    fields["zip_code"] = clean_zip(row_get(row, "Zip"))
+    fields["street"] = clean_text(get("Address"))
+    fields["city"] = clean_text(get("City"))
+    fields["state"] = clean_state(get("State"))
+    fields["zip_code"] = clean_zip(get("Zip"))
     fields["country"] = clean_country(settings.country)
 
-    cell_raw, phone_raw = row_get(row, "CellPhone"), row_get(row, "Phone")
+    cell_raw, phone_raw = get("CellPhone"), get("Phone")
     cell = normalize_phone(cell_raw, region)
     phone = normalize_phone(phone_raw, region)
     for column, raw, value in (("CellPhone", cell_raw, cell), ("Phone", phone_raw, phone)):
@@ -293,7 +308,7 @@ def _active_user(
     if job:
         refs["home_site"] = job
         provenance["home_site"] = f"latest open job in the last {settings.lookback_weeks} weeks of payroll"
-    dept = clean_text(row_get(row, "PRDept"))
+    dept = clean_text(get("PRDept"))
     dept_info = depts.get(dept.casefold()) if dept else None
     if dept_info:
         refs["home_site_region_office"] = dept_info[2]
@@ -303,7 +318,7 @@ def _active_user(
             f"employee {emp}: no home site: no open job in the last {settings.lookback_weeks} weeks "
             f"and field PRDept ({dept!r}) has no region"
         )
-    title = normalize_title(row_get(row, "udEmpTitle"))
+    title = normalize_title(get("udEmpTitle"))
     if title:
         refs["current_title"] = title
     if settings.default_role_name:

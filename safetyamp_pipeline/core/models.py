@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,13 +45,12 @@ class DesiredSet:
 
 def desired_hash(record: DesiredRecord) -> str:
     """Stable digest of what is desired (fields, refs, deactivate): changes when the desired value does."""
-    body = json.dumps(
-        [record.entity, record.key, record.fields, record.refs, record.deactivate, record.rejected],
-        sort_keys=True,
-        default=str,
-        separators=(",", ":"),
+    # repr of sorted items is stable across processes for the JSON-able values fields hold, and
+    # several times faster than json.dumps (this runs once per record per plan).
+    body = repr(
+        (record.entity, record.key, sorted(record.fields.items()), sorted(record.refs.items()), record.deactivate, record.rejected)
     )
-    return hashlib.blake2b(body.encode("ascii"), digest_size=12).hexdigest()
+    return hashlib.blake2b(body.encode("utf-8", "backslashreplace"), digest_size=12).hexdigest()
 
 
 def record_to_row(record: DesiredRecord) -> dict[str, Any]:

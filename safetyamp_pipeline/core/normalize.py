@@ -11,6 +11,7 @@ import datetime as _dt
 import re
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -41,13 +42,40 @@ _INT_RE = re.compile(r"^[+]?\d+$")
 _GENDER_MALE = frozenset({"m", "male", "1", "true", "t"})
 _GENDER_FEMALE = frozenset({"f", "female", "0", "2", "false"})
 
-_US_META = phonenumbers.PhoneMetadata.metadata_for_region("US")
-_US_GENERAL_RE = re.compile(f"(?:{_US_META.general_desc.national_number_pattern})$")
-_US_FIXED_RE = re.compile(f"(?:{_US_META.fixed_line.national_number_pattern})$")
+_NUMBER_TYPE_DESCS = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
+    "pager", "uan", "voicemail", "fixed_line", "mobile",
+)
+
+
+def _desc_matcher(desc: object) -> tuple[frozenset[int], re.Pattern[str]] | None:
+    pattern = getattr(desc, "national_number_pattern", None)
+    if not pattern:
+        return None
+    return frozenset(getattr(desc, "possible_length", None) or ()), re.compile(f"(?:{pattern})")
+
+
+def _nanp_tables() -> list[tuple[re.Pattern[str] | None, Any, list[Any]]]:
+    """Per region of country code 1, in phonenumbers' order: leading-digits pattern, general
+    description and number-type descriptions, compiled once."""
+    tables = []
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(1, ()):
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+        if meta is None:
+            continue
+        leading = re.compile(meta.leading_digits) if meta.leading_digits is not None else None
+        types = [m for m in (_desc_matcher(getattr(meta, name, None)) for name in _NUMBER_TYPE_DESCS) if m]
+        tables.append((leading, _desc_matcher(meta.general_desc), types))
+    return tables
+
+
+_NANP = _nanp_tables()
 
 
 def as_text(value: object) -> str | None:
     """The value as a str (numbers rendered, bytes decoded); None for anything else."""
+    if value.__class__ is str:
+        return value
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -65,7 +93,7 @@ def as_text(value: object) -> str | None:
 
 def clean_text(value: object, max_len: int = TEXT_MAX) -> str | None:
     """Control characters removed, whitespace runs collapsed to one space, trimmed, capped; empty -> None."""
-    text = as_text(value)
+    text = value if value.__class__ is str else as_text(value)
     if text is None:
         return None
     if not text.isascii() or not text.isprintable() or "  " in text:
@@ -106,6 +134,8 @@ def normalize_job(value: object) -> str | None:
 
 def canonical_emp_id(value: object) -> str | None:
     """Employee number as a string; numeric ones without leading zeros ("00123" -> "123")."""
+    if value.__class__ is str and value.isascii() and value.isdigit() and value[0] != "0":
+        return value[:EMP_ID_MAX]
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -258,7 +288,7 @@ def _phone_cached(text: str, region: str) -> str | None:
     raw = _EXTENSION_RE.sub("", raw).strip()
     if region == "US":
         fast = _us_fast_path(raw)
-        if fast:
+        if fast is not False:
             return fast
     digits = _DIGITS_RE.sub("", raw)
     if not digits or len(digits) > 15:
@@ -284,16 +314,38 @@ def _phone_cached(text: str, region: str) -> str | None:
     return None
 
 
-def _us_fast_path(raw: str) -> str | None:
-    """Exact shortcut for common US formats: a national number matching the US fixed-line pattern
-    is valid for phonenumbers (its region lookup finds US), so parsing can be skipped."""
+def _us_fast_path(raw: str) -> str | None | bool:
+    """Shortcut for common North American formats: the same verdict as `phonenumbers.parse` +
+    `is_valid_number` (region lookup over country code 1, then type detection), with the
+    library's own metadata compiled once. Returns False when the input is not in such a format."""
     match = _US_FORMAT_RE.match(raw)
     if not match:
-        return None
+        return False
     national = match[1] + match[2] + match[3]
-    if _US_GENERAL_RE.match(national) and _US_FIXED_RE.match(national):
-        return "+1" + national
-    return None
+    return "+1" + national if _nanp_valid(national) else None
+
+
+def _matches(matcher: tuple[frozenset[int], re.Pattern[str]] | None, national: str) -> bool:
+    if matcher is None:
+        return False
+    lengths, pattern = matcher
+    if lengths and len(national) not in lengths:
+        return False
+    return pattern.fullmatch(national) is not None
+
+
+def _type_known(national: str, general: Any, types: list[Any]) -> bool:
+    return _matches(general, national) and any(_matches(m, national) for m in types)
+
+
+def _nanp_valid(national: str) -> bool:
+    for leading, general, types in _NANP:
+        if leading is not None:
+            if leading.match(national):
+                return _type_known(national, general, types)
+        elif _type_known(national, general, types):
+            return True
+    return False
 
 
 def asset_key(serial: object) -> str | None:

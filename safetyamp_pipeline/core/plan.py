@@ -129,8 +129,11 @@ def _diff(
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for name, value in want.items():
+        have = existing.get(name)
+        if value == have and value.__class__ is have.__class__:
+            continue  # identical raw values normalize identically
         norm = normalizers[name]
-        if norm(value) != norm(existing.get(name)):
+        if norm(value) != norm(have):
             changed.append(name)
             before[name] = existing.get(name)
             after[name] = value
@@ -615,7 +618,7 @@ _PLANNERS: dict[str, Callable[..., list[PlanItem]]] = {
 _HASHID_ALPHABET = string.ascii_letters + string.digits
 
 
-def _next_user_id(taken: set[Any], counter: list[int]) -> str:
+def _next_user_id(taken: Any, counter: list[int]) -> str:
     while True:
         counter[0] += 1
         n, chars = counter[0] * 7919 + 104729, []
@@ -624,7 +627,6 @@ def _next_user_id(taken: set[Any], counter: list[int]) -> str:
             chars.append(_HASHID_ALPHABET[r])
         candidate = "".join(chars)
         if candidate not in taken:
-            taken.add(candidate)
             return candidate
 
 
@@ -632,41 +634,62 @@ def apply_plan(state: Mapping[str, Iterable[Any]], items: Iterable[PlanItem]) ->
     """A new state as the SafetyAmp server would hold it after the plan's writes (GET shape: users'
     ids are 5-char strings, other ids ints; a user's title as `current_title {id, name}`)."""
     new: dict[str, list[dict[str, Any]]] = {k: [dict(r) for r in v or ()] for k, v in (state or {}).items()}
+    by_id: dict[str, dict[Any, dict[str, Any]]] = {}
+    next_int: dict[str, int] = {}
     counter = [0]
+
+    def index(entity: str) -> dict[Any, dict[str, Any]]:
+        if entity not in by_id:
+            records = new.setdefault(entity, [])
+            by_id[entity] = {r.get("id"): r for r in records}
+            next_int[entity] = max((as_int(r.get("id")) or 0 for r in records), default=0) + 1
+        return by_id[entity]
+
     for item in items:
         if not item.is_write or item.payload is None:
             continue
-        records = new.setdefault(item.entity, [])
+        records = index(item.entity)
         payload = dict(item.payload)
         for name, (entity, key) in item.deferred.items():
             wanted = index_key(entity, key)
             payload[name] = next((r.get("id") for r in sorted(new.get(entity, []), key=_id_order)
                                   if index_key(entity, natural_key(entity, r)) == wanted), None)
         if item.action == "create":
-            record = {"id": _new_id(item.entity, records, counter)}
-            records.append(record)
+            if item.entity == "users":
+                new_id: Any = _next_user_id(records.keys(), counter)
+            else:
+                new_id = next_int[item.entity]
+                next_int[item.entity] += 1
+            record = {"id": new_id}
+            records[new_id] = record
+            new[item.entity].append(record)
         else:
-            record = next((r for r in records if r.get("id") == item.target_id), None)
+            record = records.get(item.target_id)
             if record is None:
                 continue
-        _store(item.entity, record, payload, new)
+        _store(item.entity, record, payload, new, by_id)
     return new
 
 
-def _new_id(entity: str, records: list[dict[str, Any]], counter: list[int]) -> Any:
-    if entity == "users":
-        return _next_user_id({r.get("id") for r in records}, counter)
-    return max((as_int(r.get("id")) or 0 for r in records), default=0) + 1
+def _store(
+    entity: str,
+    record: dict[str, Any],
+    payload: dict[str, Any],
+    state: dict[str, list[dict[str, Any]]],
+    by_id: dict[str, dict[Any, dict[str, Any]]],
+) -> None:
+    def lookup(other: str, wanted: Any) -> dict[str, Any] | None:
+        if other not in by_id:
+            by_id[other] = {r.get("id"): r for r in state.get(other, [])}
+        return by_id[other].get(wanted)
 
-
-def _store(entity: str, record: dict[str, Any], payload: dict[str, Any], state: dict[str, list[dict[str, Any]]]) -> None:
     for name, value in payload.items():
         if entity == "users" and name == "current_title_id":
-            title = next((t for t in state.get("user_titles", []) if t.get("id") == value), None)
+            title = lookup("user_titles", value)
             record["current_title"] = {"id": value, "name": title.get("name") if title else None}
         elif entity == "users" and name == "roles":
-            by_id = {r.get("id"): r for r in state.get("roles", [])}
-            record["roles"] = [dict(by_id.get(r.get("id"), r)) for r in value if isinstance(r, Mapping)]
+            roles = [r for r in value if isinstance(r, Mapping)] if isinstance(value, list) else []
+            record["roles"] = [dict(lookup("roles", r.get("id")) or r) for r in roles]
         elif entity == "users" and name == "system_access":
             record["system_access"] = bool(value)
         elif entity == "assets" and name in ("vin", "year"):
@@ -674,7 +697,7 @@ def _store(entity: str, record: dict[str, Any], payload: dict[str, Any], state: 
         else:
             record[name] = value
     if entity == "site_clusters":
-        parent = next((c for c in state.get("site_clusters", []) if c.get("id") == record.get("parent_cluster_id")), None)
+        parent = lookup("site_clusters", record.get("parent_cluster_id"))
         record.setdefault("external_code", None)
         record.setdefault("parent_cluster_id", None)
         record["depth"] = (parent.get("depth", 0) + 1) if parent else 0

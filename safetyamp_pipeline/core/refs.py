@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from .normalize import (
@@ -41,6 +42,7 @@ def natural_key(entity: str, record: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=262144)
 def index_key(entity: str, key: str | None) -> str | None:
     """Form of a natural key used for lookups: case-insensitive like SafetyAmp's unique checks."""
     if key is None:

@@ -12,6 +12,8 @@ from .settings import SyncSettings
 
 def row_get(row: Any, name: str) -> Any:
     """A column of a row, tolerating non-mapping rows."""
+    if row.__class__ is dict:
+        return row.get(name)
     if isinstance(row, Mapping):
         try:
             return row.get(name)
