@@ -77,12 +77,19 @@ def run_job(
         if path[0] == "safetyamp":
             outcome.sinks[path[1]] = {k: _metadata_value(v) for k, v in materialization.metadata.items()}
     if not result.success:
-        failures = [e for e in result.all_events if e.is_failure]
-        outcome.failure = "; ".join(
-            (e.step_key or "run") + ": " + (e.event_specific_data.error.message.strip() if getattr(e.event_specific_data, "error", None) else e.message or "")
-            for e in failures
-        )[:2000]
+        failures = [e for e in result.all_events if e.is_step_failure]
+        outcome.failure = "; ".join(f"{e.step_key}: {_root_cause(e)}" for e in failures)[:2000] or "run failed"
     return outcome
+
+
+def _root_cause(event: Any) -> str:
+    """The innermost error message of a step failure (what the user needs to read)."""
+    error = getattr(event.event_specific_data, "error", None)
+    if error is None:
+        return event.message or ""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def summary_table(outcome: SyncOutcome) -> str:

@@ -122,7 +122,7 @@ def desired_titles(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
     desired = core_desired.desired_titles(_load(store, "viewpoint/employees"), sync_settings.settings())
-    return dg.MaterializeResult(metadata=_save(context, store, "user_titles", desired))
+    return dg.MaterializeResult(metadata=_save(context, store, "titles", desired))
 
 
 def load_lookback_payroll(store: SyncStoreResource, weeks: int) -> list[dict]:
