@@ -24,7 +24,13 @@ from urllib.parse import urlsplit
 import requests
 
 from safetyamp_pipeline.clients.errors import ConfigError, MalformedResponse, TokenError
-from safetyamp_pipeline.clients.http import HttpTransport, Redactor, RequestStats, RetryPolicy
+from safetyamp_pipeline.clients.http import (
+    HttpTransport,
+    PinnedCASession,
+    Redactor,
+    RequestStats,
+    RetryPolicy,
+)
 from safetyamp_pipeline.clients.safetyamp import origin_of
 
 DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
@@ -73,7 +79,7 @@ class GraphClient:
         self.page_size = page_size
         self.log = logger or _log
         self._redact = Redactor([client_secret])
-        self.session = session or requests.Session()
+        self.session = session or PinnedCASession()
         if ca_bundle:
             self.session.verify = ca_bundle
         self.session.headers.update({"Accept": "application/json", "User-Agent": "safetyamp-pipeline"})
@@ -118,6 +124,7 @@ class GraphClient:
                     instance_discovery=False,
                     verify=self.ca_bundle or True,
                     timeout=self.timeout,
+                    http_client=self.session,
                 )
             except Exception as exc:  # MSAL raises ValueError/requests errors from discovery
                 raise TokenError(

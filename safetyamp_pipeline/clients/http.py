@@ -49,6 +49,21 @@ REDACTED = "[redacted]"
 _BODY_EXCERPT_CHARS = 300
 
 
+class PinnedCASession(requests.Session):
+    """A Session whose own ``verify`` (a CA bundle path) is honoured.
+
+    Plain ``requests`` lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` from the environment
+    override ``Session.verify`` when a request does not pass ``verify=`` itself — and MSAL never
+    does. A pinned bundle (the sandbox's own CA) must win over the machine-wide one.
+    """
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and isinstance(self.verify, str):
+            settings["verify"] = self.verify
+        return settings
+
+
 @dataclass
 class RequestStats:
     """What a client did; read by the benchmark and by asset metadata."""
