@@ -176,7 +176,9 @@ def test_missing_or_wrong_token_is_401(sa):
 
 
 def test_missing_fqdn_is_400_and_unknown_tenant_is_400(sa):
-    no_fqdn = requests.get(sa.url + "/api/users?limit=1", headers={"Authorization": f"Bearer {TOKEN}"})
+    no_fqdn = requests.get(
+        sa.url + "/api/users?limit=1", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    )
     assert no_fqdn.status_code == 400 and "Fqdn" in no_fqdn.json()["message"]
     other = sa.get("/api/users?limit=1", headers={"Fqdn": "other.safetyamp.com"})
     assert other.status_code == 400 and other.json() == {"message": "Bad Request: Unknown tenant."}

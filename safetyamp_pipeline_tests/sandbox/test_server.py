@@ -22,6 +22,21 @@ from safetyamp_pipeline.sandbox.server import (
 )
 
 TOKEN = "harness-token"
+TIMEOUT = 10
+
+
+def _get(url: str, **kwargs: object) -> requests.Response:
+    return requests.get(url, **{"timeout": TIMEOUT, **kwargs})  # type: ignore[arg-type]
+
+
+def _post(url: str, **kwargs: object) -> requests.Response:
+    return requests.post(url, **{"timeout": TIMEOUT, **kwargs})  # type: ignore[arg-type]
+
+
+def _patch(url: str, **kwargs: object) -> requests.Response:
+    return requests.patch(url, **{"timeout": TIMEOUT, **kwargs})  # type: ignore[arg-type]
+
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -79,15 +94,15 @@ def toy() -> Iterator[tuple[ToyEmulator, str]]:
 
 def test_requests_are_counted_by_route_template_whatever_the_answer(toy):
     emulator, url = toy
-    requests.get(url + "/api/things", headers=AUTH)
-    requests.post(url + "/api/things", headers=AUTH)
-    requests.patch(url + "/api/things/7", headers=AUTH)
-    requests.patch(url + "/api/things/8")  # 401
-    assert requests.get(url + "/api/things/9", headers=AUTH).status_code == 405
-    requests.get(url + "/__sandbox/state")
-    requests.get(url + "/not/an/api/route", headers=AUTH)
+    _get(url + "/api/things", headers=AUTH)
+    _post(url + "/api/things", headers=AUTH)
+    _patch(url + "/api/things/7", headers=AUTH)
+    _patch(url + "/api/things/8")  # 401
+    assert _get(url + "/api/things/9", headers=AUTH).status_code == 405
+    _get(url + "/__sandbox/state")
+    _get(url + "/not/an/api/route", headers=AUTH)
 
-    counts = requests.get(url + "/__sandbox/requests").json()
+    counts = _get(url + "/__sandbox/requests").json()
     assert counts == {
         "total": 5,
         "by_route": {
@@ -98,85 +113,85 @@ def test_requests_are_counted_by_route_template_whatever_the_answer(toy):
         },
     }
 
-    reset = requests.post(url + "/__sandbox/requests/reset").json()
+    reset = _post(url + "/__sandbox/requests/reset").json()
     assert reset == {"total": 0, "by_route": {}}
     assert emulator.request_counts() == {"total": 0, "by_route": {}}
 
 
 def test_state_route_returns_the_emulator_state(toy):
     _, url = toy
-    requests.post(url + "/api/things", headers=AUTH)
-    assert requests.get(url + "/__sandbox/state").json() == {"things": [{"id": 1}]}
+    _post(url + "/api/things", headers=AUTH)
+    assert _get(url + "/__sandbox/state").json() == {"things": [{"id": 1}]}
 
 
 def test_error_rate_one_answers_only_configured_5xx_and_is_still_counted(toy):
     emulator, url = toy
-    set_faults = requests.post(url + "/__sandbox/faults", json={"error_rate": 1.0, "seed": 3})
+    set_faults = _post(url + "/__sandbox/faults", json={"error_rate": 1.0, "seed": 3})
     assert set_faults.json()["error_rate"] == 1.0
-    statuses = {requests.get(url + "/api/things", headers=AUTH).status_code for _ in range(12)}
+    statuses = {_get(url + "/api/things", headers=AUTH).status_code for _ in range(12)}
     assert statuses <= {500, 502, 503} and len(statuses) >= 2
     assert emulator.request_counts()["by_route"] == {"GET /api/things": 12}
     # admin routes are never faulted
-    assert requests.get(url + "/__sandbox/requests").status_code == 200
+    assert _get(url + "/__sandbox/requests").status_code == 200
 
 
 def test_faults_come_before_auth(toy):
     _, url = toy
-    requests.post(url + "/__sandbox/faults", json={"error_rate": 1.0, "error_statuses": [503]})
-    assert requests.get(url + "/api/things").status_code == 503  # no token, still a 503
+    _post(url + "/__sandbox/faults", json={"error_rate": 1.0, "error_statuses": [503]})
+    assert _get(url + "/api/things").status_code == 503  # no token, still a 503
 
 
 def test_drop_rate_one_drops_the_connection_without_an_answer(toy):
     emulator, url = toy
     emulator.set_faults(FaultConfig(drop_rate=1.0))
     with pytest.raises(requests.ConnectionError):
-        requests.get(url + "/api/things", headers=AUTH, timeout=5)
+        _get(url + "/api/things", headers=AUTH, timeout=5)
     emulator.set_faults(FaultConfig())
-    assert requests.get(url + "/api/things", headers=AUTH, timeout=5).status_code == 200
+    assert _get(url + "/api/things", headers=AUTH, timeout=5).status_code == 200
     assert emulator.request_counts()["by_route"]["GET /api/things"] == 2
 
 
 def test_burst_429_answers_exactly_n_429s_with_the_emulator_body(toy):
     _, url = toy
-    requests.post(url + "/__sandbox/faults", json={"burst_429": 3})
-    answers = [requests.get(url + "/api/things", headers=AUTH) for _ in range(5)]
+    _post(url + "/__sandbox/faults", json={"burst_429": 3})
+    answers = [_get(url + "/api/things", headers=AUTH) for _ in range(5)]
     assert [a.status_code for a in answers] == [429, 429, 429, 200, 200]
     assert answers[0].json() == {"message": "slow down", "requestId": "r-1"}
     assert answers[0].headers["Retry-After"] == "1"
-    assert requests.get(url + "/__sandbox/faults").json()["burst_429"] == 0
+    assert _get(url + "/__sandbox/faults").json()["burst_429"] == 0
 
 
 def test_latency_delays_api_answers(toy):
     emulator, url = toy
     emulator.set_faults(FaultConfig(latency_ms=300))
     started = time.monotonic()
-    requests.get(url + "/api/things", headers=AUTH)
+    _get(url + "/api/things", headers=AUTH)
     assert time.monotonic() - started >= 0.3
 
 
 def test_invalid_fault_config_is_rejected_and_the_old_one_kept(toy):
     _, url = toy
-    requests.post(url + "/__sandbox/faults", json={"latency_ms": 5})
-    bad_key = requests.post(url + "/__sandbox/faults", json={"error_rat": 1})
-    bad_value = requests.post(url + "/__sandbox/faults", json={"drop_rate": 2})
+    _post(url + "/__sandbox/faults", json={"latency_ms": 5})
+    bad_key = _post(url + "/__sandbox/faults", json={"error_rat": 1})
+    bad_value = _post(url + "/__sandbox/faults", json={"drop_rate": 2})
     assert bad_key.status_code == 400 and "error_rat" in bad_key.json()["message"]
     assert bad_value.status_code == 400 and "drop_rate" in bad_value.json()["message"]
-    assert requests.get(url + "/__sandbox/faults").json()["latency_ms"] == 5
+    assert _get(url + "/__sandbox/faults").json()["latency_ms"] == 5
 
 
 def test_rate_limit_per_token_with_headers_and_recovery():
     emulator = ToyEmulator(rate_limiter=SlidingWindowRateLimiter(limit=3, window=0.6))
     with ServerThread(make_app(emulator)) as server:
-        answers = [requests.get(server.url + "/api/things", headers=AUTH) for _ in range(4)]
+        answers = [_get(server.url + "/api/things", headers=AUTH) for _ in range(4)]
         assert [a.status_code for a in answers] == [200, 200, 200, 429]
         assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
         assert all(a.headers["X-RateLimit-Limit"] == "3" for a in answers)
         assert answers[3].headers["Retry-After"] == "1"
         assert answers[3].json() == {"message": "slow down", "requestId": "r-1"}
         # 401s are answered before the limiter and consume nothing
-        assert requests.get(server.url + "/api/things").status_code == 401
+        assert _get(server.url + "/api/things").status_code == 401
         time.sleep(0.65)
-        assert requests.get(server.url + "/api/things", headers=AUTH).status_code == 200
+        assert _get(server.url + "/api/things", headers=AUTH).status_code == 200
         assert emulator.request_counts()["by_route"]["GET /api/things"] == 6
 
 
@@ -201,14 +216,14 @@ def test_server_thread_picks_a_free_port_and_frees_it_on_stop():
     server = ServerThread(make_app(emulator)).start()
     port = server.port
     assert port and server.url == f"http://127.0.0.1:{port}"
-    assert requests.get(server.url + "/api/things", headers=AUTH).status_code == 200
+    assert _get(server.url + "/api/things", headers=AUTH).status_code == 200
     server.stop()
     assert emulator.shutdown_calls == 1
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"http://127.0.0.1:{port}/api/things", headers=AUTH, timeout=2)
+        _get(f"http://127.0.0.1:{port}/api/things", headers=AUTH, timeout=2)
     again = ServerThread(make_app(ToyEmulator()), port=port).start()
     try:
-        assert requests.get(again.url + "/api/things", headers=AUTH).status_code == 200
+        assert _get(again.url + "/api/things", headers=AUTH).status_code == 200
     finally:
         again.stop()
 
@@ -236,7 +251,7 @@ def test_server_thread_serves_https(tmp_path):
     ).start()
     try:
         assert server.url.startswith("https://127.0.0.1:")
-        answer = requests.get(server.url + "/api/things", headers=AUTH, verify=str(ca_path))
+        answer = _get(server.url + "/api/things", headers=AUTH, verify=str(ca_path))
         assert answer.status_code == 200
     finally:
         server.stop()
