@@ -6,6 +6,11 @@
 * ``render_instance_config`` builds the ``dagster.yaml`` that the chart's instance ConfigMap
   renders (templates/configmap-instance.yaml and helpers/instance/*.tpl of the chart, the
   version that carries the top-level ``concurrency`` block).
+
+The stored copies of the chart's templates are older than the stored values/schema pair: they do
+not yet render ``concurrency`` or ``run_retries.retry_on_asset_or_op_failure``, which the schema
+declares. The rendering below follows the schema (the chart's helpers/instance/_concurrency.tpl
+for ``concurrency``); docs/deployment.md asks for a ``helm template`` look before the first install.
 """
 
 from __future__ import annotations
