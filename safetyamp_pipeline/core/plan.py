@@ -32,6 +32,7 @@ from .normalize import (
 )
 from .refs import RefIndex, _id_order, _is_live, index_key, natural_key
 from .settings import SyncSettings
+from .uniqueness import Claim, arbitrate
 
 __all__ = [
     "PlanItem",
@@ -406,7 +407,36 @@ def _home_site(rec: DesiredRecord, refs: RefIndex) -> tuple[int | None, str]:
     return None, "; ".join(parts) or "no job and no region"
 
 
+def _unique_claim(rec: DesiredRecord, existing: Mapping[str, Any] | None) -> Claim:
+    """What a desired user would send of the unique values, and what it would give up."""
+    claim = Claim(rec.key, existing.get("id") if existing else None)
+    fields = rec.fields
+    wanted = {"email": email_key(fields.get("email"))}
+    if "mobile_phone" in fields:
+        wanted["mobile_phone"] = normalize_phone(fields.get("mobile_phone"))
+    for kind, value in wanted.items():
+        current = None
+        if existing is not None:
+            current = email_key(existing.get(kind)) if kind == "email" else normalize_phone(existing.get(kind))
+        if value == current:
+            continue
+        if value:
+            claim.sends[kind] = value
+        if current:
+            claim.releases[kind] = current
+    return claim
+
+
 def _plan_users(records, by_key, current, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
+    active = [(rec, by_key.get(index_key("users", rec.key))) for rec in records if not rec.rejected and not rec.deactivate]
+    holders = {"email": refs.users_by_email, "mobile_phone": refs.users_by_mobile}
+
+    def holders_of(kind: str, value: str) -> list[Any]:
+        norm = email_key if kind == "email" else normalize_phone
+        ids = holders[kind].get(value, ())
+        return [i for i in dict.fromkeys(ids) if norm(refs.users_by_id.get(i, {}).get(kind)) == value]
+
+    verdict = arbitrate((_unique_claim(rec, existing) for rec, existing in active), holders_of)
     items: list[PlanItem] = []
     for rec in records:
         digest = desired_hash(rec)
@@ -423,11 +453,20 @@ def _plan_users(records, by_key, current, refs: RefIndex, settings: SyncSettings
         title = refs.record("user_titles", title_ref) if title_ref else None
         if title_ref and title is None:
             notes.append(f"title {title_ref!r} is not in SafetyAmp: not sent")
+        blocked = verdict.blocked.get(rec.key, set())
         if existing is None:
-            items.append(_plan_user_create(rec, digest, home_site_id, home_why, title, refs, notes))
+            items.append(_plan_user_create(rec, digest, home_site_id, home_why, title, refs, notes, blocked))
         else:
-            items.append(_plan_user_update(rec, digest, existing, home_site_id, home_why, title, refs, notes))
-    return items
+            items.append(_plan_user_update(rec, digest, existing, home_site_id, home_why, title, refs, notes, blocked))
+    # a user taking over a value another user gives up is written after that user
+    return sorted(items, key=lambda item: verdict.phase.get(item.key, 0))
+
+
+def _held_by(refs: RefIndex, kind: str, value: Any, user_id: Any) -> str:
+    holder = refs.other_email_holder(value, user_id) if kind == "email" else refs.other_mobile_holder(value, user_id)
+    if holder is None:
+        return "another SafetyAmp user that keeps it in this plan"
+    return f"SafetyAmp user {holder.get('id')} (emp_id {holder.get('emp_id')})"
 
 
 def _plan_user_deactivation(rec: DesiredRecord, existing: Mapping[str, Any] | None, digest: str) -> PlanItem:
@@ -441,18 +480,16 @@ def _plan_user_deactivation(rec: DesiredRecord, existing: Mapping[str, Any] | No
                     after={"system_access": False}, desired_hash=digest, reason=f"employee {rec.key} is terminated")
 
 
-def _plan_user_create(rec, digest, home_site_id, home_why, title, refs: RefIndex, notes) -> PlanItem:
+def _plan_user_create(rec, digest, home_site_id, home_why, title, refs: RefIndex, notes, blocked: set[str]) -> PlanItem:
     if home_site_id is None:
         return _rejected(rec, f"employee {rec.key}: no home site ({home_why}): not created", digest)
     payload = {k: _wire(k, v) for k, v in rec.fields.items() if v is not None}
-    holder = refs.other_email_holder(payload.get("email"), None)
-    if holder is not None:
-        return _rejected(rec, f"employee {rec.key}: field email is already used by SafetyAmp user {holder.get('id')} "
-                              f"(emp_id {holder.get('emp_id')})", digest)
-    if payload.get("mobile_phone") and refs.other_mobile_holder(payload["mobile_phone"], None) is not None:
-        holder = refs.other_mobile_holder(payload["mobile_phone"], None)
+    if "email" in blocked:
+        return _rejected(rec, f"employee {rec.key}: field email is already used by "
+                              f"{_held_by(refs, 'email', payload.get('email'), None)}", digest)
+    if "mobile_phone" in blocked and payload.get("mobile_phone"):
+        notes.append(f"mobile_phone not sent: already used by {_held_by(refs, 'mobile_phone', payload['mobile_phone'], None)}")
         del payload["mobile_phone"]
-        notes.append(f"mobile_phone not sent: already used by SafetyAmp user {holder.get('id')}")
     payload["system_access"] = 1
     payload["home_site_id"] = home_site_id
     if title is not None:
@@ -468,7 +505,7 @@ def _plan_user_create(rec, digest, home_site_id, home_why, title, refs: RefIndex
                     after=dict(payload), desired_hash=digest, notes=notes)
 
 
-def _plan_user_update(rec, digest, existing, home_site_id, home_why, title, refs: RefIndex, notes) -> PlanItem:
+def _plan_user_update(rec, digest, existing, home_site_id, home_why, title, refs: RefIndex, notes, blocked: set[str]) -> PlanItem:
     target = existing.get("id")
     want = {name: rec.fields[name] for name in USER_COMPARED if name in rec.fields}
     if home_site_id is not None:
@@ -481,18 +518,14 @@ def _plan_user_update(rec, digest, existing, home_site_id, home_why, title, refs
         changed.append("current_title")
         before["current_title"] = (existing_title or {}).get("name")
         after["current_title"] = title.get("name")
-    if "email" in after:
-        holder = refs.other_email_holder(after["email"], target)
-        if holder is not None:
-            return _rejected(rec, f"employee {rec.key}: field email is already used by SafetyAmp user {holder.get('id')} "
-                                  f"(emp_id {holder.get('emp_id')})", digest, target)
-    if after.get("mobile_phone"):
-        holder = refs.other_mobile_holder(after["mobile_phone"], target)
-        if holder is not None:
-            changed.remove("mobile_phone")
-            before.pop("mobile_phone")
-            after.pop("mobile_phone")
-            notes.append(f"mobile_phone not sent: already used by SafetyAmp user {holder.get('id')}")
+    if "email" in after and "email" in blocked:
+        return _rejected(rec, f"employee {rec.key}: field email is already used by "
+                              f"{_held_by(refs, 'email', after['email'], target)}", digest, target)
+    if after.get("mobile_phone") and "mobile_phone" in blocked:
+        notes.append(f"mobile_phone not sent: already used by {_held_by(refs, 'mobile_phone', after['mobile_phone'], target)}")
+        changed.remove("mobile_phone")
+        before.pop("mobile_phone")
+        after.pop("mobile_phone")
     if not changed:
         return _unchanged(rec, digest, target, notes)
     payload = _core_fields(existing, rec.fields, after)

@@ -367,3 +367,27 @@ def test_mass_deactivation_guard():
     assert mass_deactivation_reason(items, 20, S) is not None
     assert mass_deactivation_reason(items, 1000, S) is None
     assert mass_deactivation_reason(items[:4], 4, S) is None
+
+
+def test_value_given_up_in_the_same_plan_is_taken_after_the_release():
+    rows = [payroll(n, "12345.", WEEK_END) for n in (10, 20)]
+    state, _ = first_sync(employees=[employee(10, Phone="225-555-0199"), employee(20, Phone="225-555-0199")], payroll_rows=rows)
+    assert "mobile_phone" not in user(state, "20") or user(state, "20").get("mobile_phone") is None
+    # employee 10 gets a cell phone: their old number goes to employee 20 in the same run
+    desired = users_for([employee(10, Phone="225-555-0199", CellPhone="504-555-0111"), employee(20, Phone="225-555-0199")],
+                        payroll_rows=rows)
+    items = replan(state, "users", desired)
+    keys = [i.key for i in items if i.is_write]
+    assert keys == ["10", "20"]
+    assert item_for(items, "20").payload["mobile_phone"] == "+12255550199"
+    state2 = apply_plan(state, items)
+    assert [i for i in replan(state2, "users", desired) if i.is_write] == []
+
+
+def test_swapped_mobile_phones_are_not_sent():
+    rows = [payroll(n, "12345.", WEEK_END) for n in (10, 20)]
+    state, _ = first_sync(employees=[employee(10, CellPhone="225-555-0199"), employee(20, CellPhone="504-555-0111")], payroll_rows=rows)
+    desired = users_for([employee(10, CellPhone="504-555-0111"), employee(20, CellPhone="225-555-0199")], payroll_rows=rows)
+    items = replan(state, "users", desired)
+    assert all(i.action == "unchanged" for i in items)
+    assert all(any("mobile_phone not sent" in n for n in i.notes) for i in items)
