@@ -1,0 +1,1 @@
+"""Logic of the operator command line ``safetyamp-pipeline`` (explain, failures, ledger)."""

@@ -1,0 +1,72 @@
+"""Masking of person data in operator output (unless ``--show-pii``).
+
+Only known person-data fields are masked by name (SafetyAmp, Vista and Entra spellings), so dates
+such as ``HireDate`` or ``PREndDate`` stay readable; free text (reasons, errors) has any e-mail
+address inside it masked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from safetyamp_pipeline.sync.masking import mask_date, mask_email, mask_phone
+
+EMAIL_FIELDS = frozenset({"email", "mail", "userprincipalname"})
+PHONE_FIELDS = frozenset({"mobile_phone", "work_phone", "phone", "cellphone"})
+DATE_FIELDS = frozenset({"date_of_birth", "birthdate"})
+STREET_FIELDS = frozenset({"street", "address", "address2", "shipaddress"})
+_EMAIL_IN_TEXT = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
+
+
+def mask_field(name: str, value: Any) -> Any:
+    """The value of field ``name`` as shown without ``--show-pii``."""
+    folded = name.casefold()
+    if isinstance(value, Mapping | list):
+        return mask_data(value)
+    if folded in EMAIL_FIELDS:
+        return mask_email(value)
+    if folded in PHONE_FIELDS:
+        return mask_phone(value)
+    if folded in DATE_FIELDS:
+        return mask_date(value)
+    if folded in STREET_FIELDS and value not in (None, ""):
+        return "***"
+    if isinstance(value, str) and "@" in value:
+        return mask_free_text(value)
+    return value
+
+
+def mask_data(value: Any) -> Any:
+    """Mask every person-data field inside nested dicts and lists."""
+    if isinstance(value, Mapping):
+        return {k: mask_field(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_data(v) for v in value]
+    if isinstance(value, str) and "@" in value:
+        return mask_free_text(value)
+    return value
+
+
+def mask_free_text(text: str) -> str:
+    """Any e-mail address inside ``text`` masked (reasons and errors name fields, not values)."""
+    return _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
+
+
+class Masker:
+    """Applies masking or not, as the command line asked."""
+
+    def __init__(self, show_pii: bool) -> None:
+        self.show_pii = show_pii
+
+    def field(self, name: str, value: Any) -> Any:
+        return value if self.show_pii else mask_field(name, value)
+
+    def data(self, value: Any) -> Any:
+        return value if self.show_pii else mask_data(value)
+
+    def text(self, text: str | None) -> str:
+        if not text:
+            return ""
+        return text if self.show_pii else mask_free_text(text)
