@@ -106,7 +106,7 @@ def test_second_sync_makes_zero_safetyamp_requests(synced_once) -> None:
 def _employees_with_site(run: SandboxRun, n: int) -> list[int]:
     users = _by_key(run, "users")
     with run.vista() as db:
-        rows = db.execute("SELECT Employee FROM bPREH WHERE TermDate IS NULL ORDER BY Employee").fetchall()
+        rows = db.execute("SELECT Employee FROM bPREH WHERE PRCo = 1 AND TermDate IS NULL ORDER BY Employee").fetchall()
     return [e for (e,) in rows if str(e) in users and users[str(e)].get("system_access")][:n]
 
 
@@ -118,12 +118,12 @@ def test_five_vista_changes_send_exactly_the_expected_patches(sandbox_run: Sandb
     a, b, c, d, e = _employees_with_site(run, 5)
     new_title = next(t for t in titles if users[str(c)].get("current_title", {}) is None or t != users[str(c)]["current_title"]["name"])
     with run.vista() as db:
-        db.execute("UPDATE bPREH SET FirstName = 'Zebulon' WHERE Employee = ?", (a,))
-        db.execute("UPDATE bPREH SET CellPhone = '(504) 555-0187', Phone = '(504) 555-0187' WHERE Employee = ?", (b,))
-        db.execute("UPDATE bPREH SET udEmpTitle = ? WHERE Employee = ?", (new_title, c))
+        db.execute("UPDATE bPREH SET FirstName = 'Zebulon' WHERE PRCo = 1 AND Employee = ?", (a,))
+        db.execute("UPDATE bPREH SET CellPhone = '(504) 555-0187', Phone = '(504) 555-0187' WHERE PRCo = 1 AND Employee = ?", (b,))
+        db.execute("UPDATE bPREH SET udEmpTitle = ? WHERE PRCo = 1 AND Employee = ?", (new_title, c))
         other_dept = db.execute("SELECT PRDept FROM bPREH WHERE Employee != ? AND PRDept IS NOT NULL LIMIT 1", (d,)).fetchone()[0]
-        db.execute("UPDATE bPREH SET PRDept = ? WHERE Employee = ?", (other_dept, d))
-        db.execute("UPDATE bPREH SET TermDate = '2026-01-15 00:00:00' WHERE Employee = ?", (e,))
+        db.execute("UPDATE bPREH SET PRDept = ? WHERE PRCo = 1 AND Employee = ?", (other_dept, d))
+        db.execute("UPDATE bPREH SET TermDate = '2026-01-15 00:00:00' WHERE PRCo = 1 AND Employee = ?", (e,))
     run.reset_requests()
     outcome = run.sync()
     assert outcome.success, outcome.failure
@@ -183,9 +183,8 @@ def test_backfill_of_eight_payroll_weeks(sandbox_run: SandboxRun) -> None:
     with environment(run.env):
         definitions = defs()
         assets_def = definitions.resolve_assets_def(dg.AssetKey(["viewpoint", "job_assignments"]))
-        resources = definitions.resources
         for week in weeks:
-            result = dg.materialize([assets_def], partition_key=week, instance=run.instance, resources=resources)
+            result = dg.materialize([assets_def], partition_key=week, instance=run.instance)
             assert result.success
     materialized = run.instance.get_materialized_partitions(dg.AssetKey(["viewpoint", "job_assignments"]))
     assert set(weeks) <= materialized

@@ -48,9 +48,9 @@ def _warn(check_name: str, rows: list[dict], description: str) -> dg.AssetCheckR
 
 def _save(context: dg.AssetExecutionContext, store: SyncStoreResource, entity: str, desired: DesiredSet) -> dict:
     sync_store = store.get_store()
-    sync_store.save_asset_value(f"desired/{entity}", [record_to_row(r) for r in desired.records], run_id=context.run_id)
+    sync_store.save_asset_value(f"desired/{entity}", [record_to_row(r) for r in desired.records], run_id=context.run.run_id)
     sync_store.save_asset_value(
-        f"desired/{entity}{DESIRED_ISSUES_SUFFIX}", [i.to_row() for i in desired.issues], run_id=context.run_id
+        f"desired/{entity}{DESIRED_ISSUES_SUFFIX}", [i.to_row() for i in desired.issues], run_id=context.run.run_id
     )
     rejected = sum(1 for r in desired.records if r.rejected)
     deactivate = sum(1 for r in desired.records if r.deactivate and not r.rejected)

@@ -34,7 +34,7 @@ def _tag(context: dg.AssetExecutionContext, name: str) -> bool:
 
 def sink_options(context: dg.AssetExecutionContext, sync_settings: SyncSettingsResource) -> SinkOptions:
     return SinkOptions(
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         dry_run=_tag(context, DRY_RUN_TAG),
         force_full_read=_tag(context, FULL_READ_TAG),
         retry_failed=_tag(context, RETRY_FAILED_TAG),
@@ -103,14 +103,14 @@ def run_sink(
 
     records = list(sync_store.mirror_records(entity).values())
     if not options.dry_run:
-        sync_store.save_asset_value(f"safetyamp/{entity}", records, run_id=context.run_id)
+        sync_store.save_asset_value(f"safetyamp/{entity}", records, run_id=context.run.run_id)
     context.log.info(
         "safetyamp/%s: created %d, updated %d, deactivated %d, unchanged %d, rejected %d, failed %d, %d API calls",
         entity, report.created, report.updated, report.deactivated, report.unchanged,
         report.rejected_before_send, report.failed, report.api_calls,
     )
     return dg.MaterializeResult(
-        metadata={**_report_metadata(report, context.run_id, options.dry_run), "dagster/row_count": len(records)},
+        metadata={**_report_metadata(report, context.run.run_id, options.dry_run), "dagster/row_count": len(records)},
         check_results=[
             dg.AssetCheckResult(
                 check_name="writes_succeeded",

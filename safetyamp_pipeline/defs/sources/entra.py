@@ -22,7 +22,7 @@ def entra_users(
     context: dg.AssetExecutionContext, graph: GraphResource, store: SyncStoreResource
 ) -> dg.MaterializeResult:
     users = [{field: u.get(field) for field in ENTRA_FIELDS} for u in graph.get_client().list_users()]
-    store.get_store().save_asset_value("entra/users", users, run_id=context.run_id)
+    store.get_store().save_asset_value("entra/users", users, run_id=context.run.run_id)
     enabled = sum(1 for u in users if u.get("accountEnabled"))
     context.log.info("Read %d Entra users (%d enabled)", len(users), enabled)
     return dg.MaterializeResult(metadata=source_metadata(users, enabled=dg.MetadataValue.int(enabled)))

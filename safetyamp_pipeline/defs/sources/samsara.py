@@ -53,8 +53,8 @@ def samsara_vehicles(
                 cache[driver_id] = {"driver_id": driver_id, "employee_number": number, "fetched_at": now.isoformat()}
         vehicle["driverEmployeeNumber"] = number
     if lookups:
-        sync_store.save_asset_value(DRIVER_CACHE_KEY, list(cache.values()), run_id=context.run_id)
-    sync_store.save_asset_value("samsara/vehicles", vehicles, run_id=context.run_id)
+        sync_store.save_asset_value(DRIVER_CACHE_KEY, list(cache.values()), run_id=context.run.run_id)
+    sync_store.save_asset_value("samsara/vehicles", vehicles, run_id=context.run.run_id)
     linked = sum(1 for v in vehicles if v.get("driverEmployeeNumber"))
     context.log.info("Read %d vehicles (%d with a linked driver, %d driver look-ups)", len(vehicles), linked, lookups)
     preview = [

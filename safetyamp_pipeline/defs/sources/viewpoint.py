@@ -36,7 +36,7 @@ def viewpoint_departments(
     context: dg.AssetExecutionContext, vista: VistaResource, store: SyncStoreResource
 ) -> dg.MaterializeResult:
     rows = vista.get_client().departments()
-    store.get_store().save_asset_value("viewpoint/departments", rows, run_id=context.run_id)
+    store.get_store().save_asset_value("viewpoint/departments", rows, run_id=context.run.run_id)
     context.log.info("Read %d departments from Vista", len(rows))
     return dg.MaterializeResult(metadata=source_metadata(rows))
 
@@ -53,7 +53,7 @@ def viewpoint_jobs(
     context: dg.AssetExecutionContext, vista: VistaResource, store: SyncStoreResource
 ) -> dg.MaterializeResult:
     rows = vista.get_client().open_jobs()
-    store.get_store().save_asset_value("viewpoint/jobs", rows, run_id=context.run_id)
+    store.get_store().save_asset_value("viewpoint/jobs", rows, run_id=context.run.run_id)
     counts = Counter(_trimmed(r.get("Job")) for r in rows)
     duplicates = sorted(job for job, n in counts.items() if n > 1)
     context.log.info("Read %d open jobs from Vista", len(rows))
@@ -101,7 +101,7 @@ def viewpoint_employees(
 ) -> dg.MaterializeResult:
     rows = vista.get_client().employees(term_window_days=sync_settings.terminated_window_days)
     sync_store = store.get_store()
-    sync_store.save_asset_value("viewpoint/employees", rows, run_id=context.run_id)
+    sync_store.save_asset_value("viewpoint/employees", rows, run_id=context.run.run_id)
     active = _active_count(rows)
     context.log.info("Read %d employees from Vista (%d active)", len(rows), active)
 
@@ -118,7 +118,7 @@ def viewpoint_employees(
     overridden = context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true"
     stable = baseline is None or baseline == 0 or active >= baseline * (1 - allowed_drop) or overridden
     if stable:
-        sync_store.save_asset_value(EMPLOYEE_BASELINE_KEY, [{"active": active}], run_id=context.run_id)
+        sync_store.save_asset_value(EMPLOYEE_BASELINE_KEY, [{"active": active}], run_id=context.run.run_id)
     drop_text = (
         f"{active} active employees; last accepted read had {baseline}."
         if baseline is not None
@@ -194,7 +194,7 @@ def viewpoint_job_assignments(
     for week in weeks:
         start, end = week_bounds(week)
         rows = client.payroll_rows(start, end)
-        sync_store.save_asset_value("viewpoint/job_assignments", rows, partition=week, run_id=context.run_id)
+        sync_store.save_asset_value("viewpoint/job_assignments", rows, partition=week, run_id=context.run.run_id)
         loaded.append({"week": week, "rows": len(rows)})
         if week == context.partition_key:
             own_rows = rows
