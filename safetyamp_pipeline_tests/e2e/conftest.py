@@ -66,9 +66,8 @@ class SandboxRun:
 
 
 def start_run(tmp: Path, employees: int = E2E_EMPLOYEES, seed: int = E2E_SEED, **sandbox_kwargs: Any) -> tuple[Any, SandboxRun]:
-    from safetyamp_pipeline.sandbox.runtime import start_sandbox
-
     from safetyamp_pipeline.sandbox.generate import generate_dataset
+    from safetyamp_pipeline.sandbox.runtime import start_sandbox
 
     data = tmp / "sandbox"
     generate_dataset(data, employees=employees, seed=seed)
