@@ -227,7 +227,7 @@ def desired_users(
 
 def _sort_key(key: str) -> tuple[int, int, str]:
     head = key.split("#", 1)[0]
-    return (0, int(head), key) if head.isdigit() else (1, 0, key)
+    return (0, int(head), key) if head.isascii() and head.isdigit() else (1, 0, key)
 
 
 def _active_user(

@@ -37,7 +37,8 @@ _VIN_RE = re.compile(r"^[A-Za-z0-9]{17}$")
 _EXTENSION_RE = re.compile(r"\s*(?:(?:x|ext|extn|extension)\.?|#)\s*\d{1,6}\s*$", re.IGNORECASE)
 _DIGITS_RE = re.compile(r"\D")
 _US_FORMAT_RE = re.compile(r"^(?:\+?1[\s.\-]?)?\(?([2-9]\d{2})\)?[\s.\-]?(\d{3})[\s.\-]?(\d{4})$")
-_INT_RE = re.compile(r"^[+]?\d+$")
+_INT_RE = re.compile(r"^[+]?[0-9]+$")
+_SIGNED_INT_RE = re.compile(r"^-?[0-9]+$")
 
 _GENDER_MALE = frozenset({"m", "male", "1", "true", "t"})
 _GENDER_FEMALE = frozenset({"f", "female", "0", "2", "false"})
@@ -138,10 +139,11 @@ def canonical_emp_id(value: object) -> str | None:
         return value[:EMP_ID_MAX]
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return str(value) if value >= 0 else None
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and value >= 0 else None
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not value.is_integer() or value < 0:
+            return None
+        text = str(int(value))
+        return text if len(text) <= EMP_ID_MAX else None
     text = clean_text(value, EMP_ID_MAX)
     if text is None:
         return None
@@ -153,7 +155,7 @@ def canonical_emp_id(value: object) -> str | None:
 def vista_employee_number(value: object) -> str | None:
     """A Vista `Employee` value (an int column): its canonical string, or None when it is not a number."""
     emp = canonical_emp_id(value)
-    if emp is None or not emp.isdigit() or emp == "0":
+    if emp is None or not emp.isascii() or not emp.isdigit() or emp == "0":
         return None
     return emp
 
@@ -248,7 +250,7 @@ def as_int(value: object) -> int | None:
     if text is None:
         return None
     text = text.strip()
-    if text.lstrip("-").isdigit() and len(text) < 19:
+    if len(text) < 19 and _SIGNED_INT_RE.match(text):
         return int(text)
     return None
 

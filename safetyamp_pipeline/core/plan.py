@@ -234,7 +234,7 @@ def _plan_clusters(records, by_key, current, refs: RefIndex, settings: SyncSetti
         deferred: dict[str, list[str]] = {}
         if parent_id is None:
             if index_key("site_clusters", parent_key) not in desired_keys:
-                items.append(_rejected(rec, f"cluster {rec.key}: parent cluster {parent_key!r} is not in SafetyAmp", digest))
+                items.append(_rejected(rec, f"cluster {rec.key}: field parent_cluster_id: parent cluster {parent_key!r} is not in SafetyAmp", digest))
                 continue
             deferred = {"parent_cluster_id": ["site_clusters", parent_key]}
         want = {"name": name, "external_code": rec.fields.get("external_code"), "parent_cluster_id": parent_id}
@@ -283,7 +283,7 @@ def _plan_sites(records, by_key, current, refs: RefIndex, settings: SyncSettings
         cluster_id = as_int(refs.id_of("site_clusters", cluster_key))
         existing = by_key.get(index_key("sites", rec.key))
         if cluster_id is None:
-            items.append(_rejected(rec, f"site {rec.key}: cluster {cluster_key!r} is not in SafetyAmp", digest,
+            items.append(_rejected(rec, f"site {rec.key}: field cluster_id: cluster {cluster_key!r} is not in SafetyAmp", digest,
                                    existing.get("id") if existing else None))
             continue
         f = rec.fields
@@ -482,7 +482,7 @@ def _plan_user_deactivation(rec: DesiredRecord, existing: Mapping[str, Any] | No
 
 def _plan_user_create(rec, digest, home_site_id, home_why, title, refs: RefIndex, notes, blocked: set[str]) -> PlanItem:
     if home_site_id is None:
-        return _rejected(rec, f"employee {rec.key}: no home site ({home_why}): not created", digest)
+        return _rejected(rec, f"employee {rec.key}: field home_site_id unresolved ({home_why}): not created", digest)
     payload = {k: _wire(k, v) for k, v in rec.fields.items() if v is not None}
     if "email" in blocked:
         return _rejected(rec, f"employee {rec.key}: field email is already used by "
@@ -561,9 +561,9 @@ def _plan_assets(records, by_key, current, refs: RefIndex, settings: SyncSetting
     site_id = as_int(site.get("id")) if site else (as_int(asset_type.get("site_id")) if asset_type else None)
     setup_problem = None
     if type_id is None:
-        setup_problem = f"asset type {settings.vehicle_asset_type_name!r} is not in SafetyAmp"
+        setup_problem = f"field asset_type_id: asset type {settings.vehicle_asset_type_name!r} is not in SafetyAmp"
     elif site_id is None:
-        setup_problem = f"site {settings.vehicle_site_name!r} is not in SafetyAmp"
+        setup_problem = f"field site_id: site {settings.vehicle_site_name!r} is not in SafetyAmp"
     desired_keys: set[str] = set()
     for rec in records:
         digest = desired_hash(rec)

@@ -156,3 +156,10 @@ def test_employee_numbers_canonical():
     assert canonical_emp_id("AB12") == "AB12"
     assert canonical_emp_id(None) is None
     assert canonical_emp_id(True) is None
+
+
+def test_as_int_accepts_only_plain_integers():
+    from safetyamp_pipeline.core.normalize import as_int
+
+    assert [as_int(v) for v in ("12", " -5 ", 7, 3.0)] == [12, -5, 7, 3]
+    assert [as_int(v) for v in ("--5", "²", "1.5", 2.5, True, None, "x")] == [None] * 7
