@@ -261,7 +261,7 @@ def test_home_site_falls_back_to_region_office_lowest_id():
 def test_unresolved_home_site_rejects_create_with_reason():
     state, _ = first_sync()
     create = item_for(replan(state, "users", users_for([employee(555)], payroll_rows=[])), "555")
-    assert create.action == "rejected" and "home site" in create.reason and "555" in create.reason
+    assert create.action == "rejected" and "home_site_id" in create.reason and "555" in create.reason
 
 
 def test_email_or_mobile_held_by_another_safetyamp_user():
