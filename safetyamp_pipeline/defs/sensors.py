@@ -90,8 +90,7 @@ def sync_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     state = json.loads(context.cursor) if context.cursor else {}
     first_tick = not state
     run_cursor = state.get("runs")
-    check_cursor = state.get("check_events")
-    checks: dict[str, bool] = state.get("checks", {})
+    checks: dict[str, str] = state.get("checks", {})
     messages: list[dict[str, Any]] = []
 
     failures = context.instance.fetch_run_status_changes(
@@ -107,25 +106,24 @@ def sync_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         description = mask_text(entry.message or "")[:500]
         messages.append(_message(f"SafetyAmp sync run failed ({entry.job_name})", [description], _run_link(entry.run_id)))
 
-    check_records = context.instance.get_event_records(
-        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=check_cursor),
-        limit=500,
-        ascending=True,
-    )
-    for record in check_records:
-        check_cursor = max(check_cursor or 0, record.storage_id)
-        event = record.event_log_entry.dagster_event
-        evaluation = event.event_specific_data if event else None
-        if evaluation is None or not hasattr(evaluation, "check_name"):
+    # Check states come from each check's latest execution (works on every event-log storage,
+    # run-sharded SQLite included); an alert fires on the change to failing, not on every failure.
+    check_keys = list(context.repository_def.asset_graph.asset_check_keys) if context.repository_def else []
+    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys) if check_keys else {}
+    for check_key, execution in latest.items():
+        name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
+        status = execution.status.value
+        if status not in ("SUCCEEDED", "FAILED"):
             continue
-        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-        was_passing = checks.get(name, True)
-        checks[name] = bool(evaluation.passed)
-        if not first_tick and was_passing and not evaluation.passed:
-            counts = {k: v.value for k, v in evaluation.metadata.items() if type(v.value) in (int, float)}
-            lines = [f"Check `{name}` started failing ({evaluation.severity.value})."]
-            lines += [f"{k}: {v}" for k, v in counts.items()]
-            messages.append(_message("SafetyAmp check failing", lines, _run_link(record.event_log_entry.run_id)))
+        previous = checks.get(name)
+        checks[name] = status
+        if first_tick or status != "FAILED" or previous == "FAILED":
+            continue
+        evaluation = execution.event.dagster_event.event_specific_data if execution.event and execution.event.dagster_event else None
+        lines = [f"Check `{name}` started failing" + (f" ({evaluation.severity.value})." if evaluation else ".")]
+        if evaluation is not None:
+            lines += [f"{k}: {v.value}" for k, v in evaluation.metadata.items() if type(v.value) in (int, float)]
+        messages.append(_message("SafetyAmp check failing", lines, _run_link(execution.run_id)))
 
     sent = 0
     for message in messages:
@@ -134,7 +132,7 @@ def sync_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             sent += 1
         except Exception as exc:  # an unreachable webhook must not stop the sensor
             context.log.warning("Alert webhook failed: %s", type(exc).__name__)
-    cursor = json.dumps({"runs": run_cursor or 0, "check_events": check_cursor or 0, "checks": checks})
+    cursor = json.dumps({"runs": run_cursor or 0, "checks": checks})
     if not messages:
         return dg.SensorResult(skip_reason="Nothing to alert on.", cursor=cursor)
     return dg.SensorResult(skip_reason=f"Sent {sent} of {len(messages)} alerts.", cursor=cursor)
