@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint sync dev bench screenshots clean
+.PHONY: install test lint validate sync dev bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -15,7 +15,11 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check safetyamp_pipeline safetyamp_pipeline_tests benchmarks
 
-test: lint
+validate: $(STAMP)
+	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+	$(VENV)/bin/dg check defs
+
+test: lint validate
 	$(VENV)/bin/pytest
 
 sync: $(STAMP)
