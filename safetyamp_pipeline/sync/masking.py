@@ -55,4 +55,10 @@ def mask_record(record: Mapping[str, Any]) -> dict[str, Any]:
 def mask_text(text: str) -> str:
     """Mask any e-mail address or phone-like number inside free text (e.g. an error message)."""
     text = _EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)), text)
+    return _PHONE_RE.sub(_mask_phone_match, text)
+
+
+def _mask_phone_match(match: re.Match[str]) -> str:
+    # Ten digits or more is a phone number; shorter runs are dates, zip codes, job numbers.
+    found = match.group(0)
+    return mask_phone(found) if len(re.sub(r"\D", "", found)) >= 10 else found

@@ -77,6 +77,7 @@ class SinkReport:
     rate_limit_wait_seconds: float = 0.0
     changes: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
     transient_failures: int = 0
 
     def counts(self) -> dict[str, int]:
@@ -365,6 +366,8 @@ class Reconciler:
                 continue
             if item.action == "rejected":
                 report.rejected_before_send += 1
+                if len(report.rejections) < CHANGE_TABLE_ROWS:
+                    report.rejections.append({"key": item.key, "reason": mask_text(item.reason or "")})
                 continue
             setattr(report, f"planned_{item.action}", getattr(report, f"planned_{item.action}") + 1)
             if aborted:

@@ -51,6 +51,7 @@ def _report_metadata(report: SinkReport, run_id: str, dry_run: bool) -> dict:
     metadata["rate_limit_wait_seconds"] = dg.MetadataValue.float(round(report.rate_limit_wait_seconds, 3))
     metadata["changes"] = dg.MetadataValue.md(markdown_table(report.changes))
     metadata["failures"] = dg.MetadataValue.md(markdown_table(report.failures))
+    metadata["rejected"] = dg.MetadataValue.md(markdown_table(report.rejections))
     metadata["ledger"] = dg.MetadataValue.text(f"safetyamp-pipeline ledger --run {run_id}")
     return metadata
 
