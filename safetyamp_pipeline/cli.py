@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     failures.add_argument("--entity", help="site_clusters, sites, user_titles, users or assets (or cluster, site, title, employee, vehicle)")
     failures.add_argument("--reason", help="list: only failures with exactly this reason")
     failures.add_argument("--all", action="store_true", help="retry: every open failure (of --entity, if given)")
+    failures.add_argument("--format", choices=["table", "csv", "json"], default="table", help="list: output format")
     _common(failures)
 
     ledger = commands.add_parser("ledger", help="what was written to SafetyAmp (latest first)")
@@ -94,8 +95,7 @@ def _failures(args: argparse.Namespace, masker: Masker) -> int:
     if args.action == "list":
         if args.key or args.all:
             raise OperatorError("`failures` lists; to act on one use `failures retry KEY` or `failures dismiss KEY`")
-        text, _ = reports.failures_table(open_store(args.store_url), entity, args.reason, masker)
-        print(text)
+        print(reports.render_failures(open_store(args.store_url), entity, args.reason, args.format, masker))
         return EXIT_OK
     if args.action == "retry":
         if bool(args.key) == bool(args.all):

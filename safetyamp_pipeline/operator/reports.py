@@ -109,12 +109,18 @@ def dismiss(store: Any, key: str, entity: str | None) -> str:
             "changes, or `failures retry` names it)")
 
 
-def failures_table(store: Any, entity: str | None, reason: str | None, masker: Masker) -> tuple[str, int]:
+def render_failures(store: Any, entity: str | None, reason: str | None, fmt: str, masker: Masker) -> str:
     failures = store.failures_open(entity=entity, reason=reason)
+    masked = [{**f, "reason": masker.text(f.get("reason")), "fields": masker.data(f.get("fields"))} for f in failures]
+    if fmt == "json":
+        return to_json(masked)
+    if fmt == "csv":
+        return to_csv(masked, [*FAILURE_COLUMNS, "dismissed", "desired_hash"])
     if not failures:
-        return "No open failures" + (f" for {entity}" if entity else "") + ".", 0
-    rows = [{**f, "reason": masker.text(f.get("reason")), "fields": masker.data(_field_summary(f.get("fields")))} for f in failures]
-    return format_table(rows, FAILURE_COLUMNS, FAILURE_HEADERS, max_cell=60) + f"\n\n{len(rows)} open {'failure' if len(rows) == 1 else 'failures'}", len(rows)
+        return "No open failures" + (f" for {entity}" if entity else "") + "."
+    rows = [{**f, "fields": _field_summary(f.get("fields"))} for f in masked]
+    count = f"{len(rows)} open {'failure' if len(rows) == 1 else 'failures'}"
+    return format_table(rows, FAILURE_COLUMNS, FAILURE_HEADERS, max_cell=60) + f"\n\n{count} (`explain KIND KEY` shows one in full)"
 
 
 def _field_summary(fields: Any) -> Any:

@@ -51,6 +51,9 @@ def test_a_422_is_listed_with_its_field_and_masked(pipeline, synced, rejected_by
     assert "rejected" in line and "email: The email has already been taken." in line
     assert taken not in result.out
     assert "1 open failure" in result.out
+    listed = json.loads(pipeline("failures", "--format", "json").out)
+    assert [(f["entity"], f["key"], f["kind"], f["attempts"]) for f in listed] == [("users", key, "rejected", 1)]
+    assert listed[0]["fields"] == {"email": ["The email has already been taken."]}
 
 
 def test_a_rejected_record_is_held_then_retried_on_request(pipeline, synced, rejected_by_server):
