@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import marshal
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,12 +46,15 @@ class DesiredSet:
 
 def desired_hash(record: DesiredRecord) -> str:
     """Stable digest of what is desired (fields, refs, deactivate): changes when the desired value does."""
-    # repr of sorted items is stable across processes for the JSON-able values fields hold, and
-    # several times faster than json.dumps (this runs once per record per plan).
-    body = repr(
-        (record.entity, record.key, sorted(record.fields.items()), sorted(record.refs.items()), record.deactivate, record.rejected)
-    )
-    return hashlib.blake2b(body.encode("utf-8", "backslashreplace"), digest_size=12).hexdigest()
+    # marshal format 0 (no string interning or back-references, so the bytes depend only on the
+    # values) of the sorted items: stable across processes and ~3x faster than json.dumps; this
+    # runs once per record per plan. Values that marshal refuses fall back to their repr.
+    body = (record.entity, record.key, sorted(record.fields.items()), sorted(record.refs.items()), record.deactivate, record.rejected)
+    try:
+        data = marshal.dumps(body, 0)
+    except ValueError:
+        data = repr(body).encode("utf-8", "backslashreplace")
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
 def record_to_row(record: DesiredRecord) -> dict[str, Any]:

@@ -411,10 +411,13 @@ def _unique_claim(rec: DesiredRecord, existing: Mapping[str, Any] | None) -> Cla
     """What a desired user would send of the unique values, and what it would give up."""
     claim = Claim(rec.key, existing.get("id") if existing else None)
     fields = rec.fields
-    wanted = {"email": email_key(fields.get("email"))}
+    wanted = {"email": fields.get("email")}
     if "mobile_phone" in fields:
-        wanted["mobile_phone"] = normalize_phone(fields.get("mobile_phone"))
+        wanted["mobile_phone"] = fields.get("mobile_phone")
     for kind, value in wanted.items():
+        if existing is not None and value == existing.get(kind):
+            continue  # identical raw values: nothing sent, nothing released
+        value = email_key(value) if kind == "email" else normalize_phone(value)
         current = None
         if existing is not None:
             current = email_key(existing.get(kind)) if kind == "email" else normalize_phone(existing.get(kind))

@@ -290,3 +290,21 @@ def test_desired_hash_changes_with_desired_value_only():
     b = by_key(users([employee(1)]))["1"]
     c = by_key(users([employee(1, City="Lafayette")]))["1"]
     assert desired_hash(a) == desired_hash(b) != desired_hash(c)
+
+
+def test_desired_hash_is_stable_across_processes():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from safetyamp_pipeline.core.models import DesiredRecord, desired_hash;"
+        "print(desired_hash(DesiredRecord('users', '7', {'email': 'a@x.com', 'gender': 0, 'n': None, 'ok': True},"
+        " {'home_site': '100.'})))"
+    )
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1 and len(outputs.pop()) == 24
