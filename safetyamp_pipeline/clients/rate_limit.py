@@ -48,15 +48,16 @@ class TokenBucket:
         """Take a token, sleeping until one is back if none is left. Returns seconds waited."""
         waited = 0.0
         with self._lock:
-            while True:
-                now = self._clock()
-                self._free_expired(now)
-                if len(self._spent) < self.rate:
-                    self._spent.append(now)
-                    break
-                delay = self._spent[0] + self.per_seconds - now
-                self._sleep(delay)
-                waited += delay
+            now = self._clock()
+            self._free_expired(now)
+            if len(self._spent) >= self.rate:
+                waited = self._spent[0] + self.per_seconds - now
+                self._sleep(waited)
+                # The oldest token is back now; dropping it explicitly (rather than comparing
+                # clock readings again) cannot loop on a float rounding residue.
+                self._spent.popleft()
+                now = max(self._clock(), self._spent[-1] if self._spent else now)
+            self._spent.append(now)
             self.waited_total += waited
         return waited
 
