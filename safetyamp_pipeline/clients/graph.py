@@ -79,7 +79,7 @@ class GraphClient:
         self.page_size = page_size
         self.log = logger or _log
         self._redact = Redactor([client_secret])
-        self.session = session or PinnedCASession()
+        self.session = session or PinnedCASession(timeout=timeout)
         if ca_bundle:
             self.session.verify = ca_bundle
         self.session.headers.update({"Accept": "application/json", "User-Agent": "safetyamp-pipeline"})

@@ -55,7 +55,19 @@ class PinnedCASession(requests.Session):
     Plain ``requests`` lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` from the environment
     override ``Session.verify`` when a request does not pass ``verify=`` itself — and MSAL never
     does. A pinned bundle (the sandbox's own CA) must win over the machine-wide one.
+
+    ``timeout`` applies to requests that pass none: MSAL ignores its own ``timeout`` setting when
+    it is handed an ``http_client``, and a token request must not hang forever either.
     """
+
+    def __init__(self, timeout: float | tuple[float, float] | None = None) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        if kwargs.get("timeout") is None and len(args) < 7:  # args: params, data, headers, cookies, files, auth, timeout
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, *args, **kwargs)
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
