@@ -65,7 +65,11 @@ def _id_order(record: Mapping[str, Any]) -> tuple[int, Any]:
 
 
 def _is_live(record: Any) -> bool:
-    return isinstance(record, Mapping) and record.get("id") is not None and not record.get("deleted_at")
+    """A usable SafetyAmp record: a mapping with an int/str id, not soft-deleted."""
+    if not isinstance(record, Mapping):
+        return False
+    rid = record.get("id")
+    return isinstance(rid, int | str) and not isinstance(rid, bool) and not record.get("deleted_at")
 
 
 class RefIndex:

@@ -391,3 +391,15 @@ def test_swapped_mobile_phones_are_not_sent():
     items = replan(state, "users", desired)
     assert all(i.action == "unchanged" for i in items)
     assert all(any("mobile_phone not sent" in n for n in i.notes) for i in items)
+
+
+def test_odd_safetyamp_records_do_not_break_planning():
+    state, _ = first_sync()
+    state["users"] += [
+        {"id": ["x"], "emp_id": "5"}, {"id": "abcde", "emp_id": 123.0, "current_title": "Foreman", "roles": None,
+                                      "email": ["bad"], "mobile_phone": 5, "system_access": "yes"},
+        {"id": "fffff", "emp_id": "9", "deleted_at": "2025-01-01 00:00:00"}, "not a record",
+    ]
+    state["sites"].append({"id": None, "ext_id": "12345."})
+    items = replan(state, "users", users_for([employee(123), employee(9)], payroll_rows=[payroll(n, "12345.", WEEK_END) for n in (123, 9)]))
+    assert {i.key: i.action for i in items}["9"] == "create"  # the soft-deleted user is not matched
