@@ -27,6 +27,7 @@ from .normalize import (
     normalize_title,
     normalize_vin,
 )
+from .perf import without_gc
 from .rows import company_mismatch, department_regions, is_active_employee, row_get
 from .settings import SyncSettings
 
@@ -89,6 +90,7 @@ def desired_site_clusters(departments: Iterable[Any], settings: SyncSettings) ->
 # --------------------------------------------------------------------------- sites
 
 
+@without_gc
 def desired_sites(jobs: Iterable[Any], departments: Iterable[Any], settings: SyncSettings) -> DesiredSet:
     """One site per open job, keyed by the trimmed job number (`ext_id`), under its contract
     department's cluster."""
@@ -150,6 +152,7 @@ def desired_sites(jobs: Iterable[Any], departments: Iterable[Any], settings: Syn
 # --------------------------------------------------------------------------- titles
 
 
+@without_gc
 def desired_titles(employees: Iterable[Any], settings: SyncSettings) -> DesiredSet:
     """Distinct titles of active employees, matched case/space-insensitively; the spelling most
     employees use wins (ties: alphabetical first)."""

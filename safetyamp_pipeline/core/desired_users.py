@@ -29,6 +29,7 @@ from .normalize import (
     parse_date,
     vista_employee_number,
 )
+from .perf import without_gc
 from .rows import company_mismatch, department_regions, is_blank, is_terminated, row_get
 from .settings import SyncSettings
 
@@ -166,6 +167,7 @@ def entra_emails(entra_users: Iterable[Any], settings: SyncSettings, issues: lis
     return emails
 
 
+@without_gc
 def desired_users(
     employees: Iterable[Any],
     payroll_rows: Iterable[Any],

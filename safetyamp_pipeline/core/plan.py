@@ -30,6 +30,7 @@ from .normalize import (
     normalize_phone,
     title_key,
 )
+from .perf import without_gc
 from .refs import RefIndex, _id_order, _is_live, index_key, natural_key
 from .settings import SyncSettings
 from .uniqueness import Claim, arbitrate
@@ -158,6 +159,7 @@ def _current_by_key(entity: str, current: list[dict[str, Any]]) -> dict[str, dic
     return out
 
 
+@without_gc
 def plan_entity(
     entity: str,
     desired: DesiredSet | Iterable[DesiredRecord],
@@ -666,6 +668,7 @@ def _next_user_id(taken: Any, counter: list[int]) -> str:
             return candidate
 
 
+@without_gc
 def apply_plan(state: Mapping[str, Iterable[Any]], items: Iterable[PlanItem]) -> dict[str, list[dict[str, Any]]]:
     """A new state as the SafetyAmp server would hold it after the plan's writes (GET shape: users'
     ids are 5-char strings, other ids ints; a user's title as `current_title {id, name}`)."""

@@ -16,6 +16,7 @@ from .normalize import (
     normalize_phone,
     title_key,
 )
+from .perf import without_gc
 from .settings import SyncSettings
 
 
@@ -92,6 +93,7 @@ class RefIndex:
         self.users_by_mobile: dict[str, list[Any]] = {}
 
     @classmethod
+    @without_gc
     def from_state(cls, state: Mapping[str, Iterable[Any]] | None, settings: SyncSettings | None = None) -> RefIndex:
         index = cls(settings)
         state = state or {}

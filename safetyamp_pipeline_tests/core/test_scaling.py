@@ -48,3 +48,18 @@ def test_desired_and_plan_scale_linearly():
     large = cpu_seconds(4000)
     assert large < small * 8, (small, large)  # 4x the data; quadratic work would be ~16x
     assert large < 4.0, large  # generous absolute ceiling (4k employees, 100k payroll rows)
+
+
+def test_garbage_collector_state_is_restored():
+    import gc
+
+    departments, jobs, people, payroll = dataset(50)
+    assert gc.isenabled()
+    desired_all(departments, jobs, people, payroll)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        desired_all(departments, jobs, people, payroll)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
