@@ -36,7 +36,7 @@ def _heading(title: str) -> str:
 
 def render(ex: Explanation, masker: Masker) -> str:
     parts = [_title(ex)]
-    parts += [_source(block, masker) for block in ex.sources]
+    parts += [_source(block, masker, ex.kind.entity) for block in ex.sources]
     parts.append(_desired(ex, masker))
     parts.append(_mirror(ex, masker))
     parts.append(_plan(ex, masker))
@@ -49,18 +49,18 @@ def _title(ex: Explanation) -> str:
     return f"{ex.kind.label} {ex.wanted.strip()!s} → SafetyAmp {ex.kind.entity}, natural key {ex.key!r}"
 
 
-def _source(block: SourceBlock, masker: Masker) -> str:
+def _source(block: SourceBlock, masker: Masker, entity: str) -> str:
     lines = [_heading("Source: " + block.title)]
     if block.note:
         lines.append(f"  ({block.note})")
     if block.rows and block.columns:
-        rows = [{c: masker.field(c, r.get(c)) for c in block.columns} for r in block.rows]
+        rows = [{c: masker.field(c, r.get(c), entity) for c in block.columns} for r in block.rows]
         lines.append(indent(format_table(rows, block.columns)))
     else:
         for index, row in enumerate(block.rows):
             if index:
                 lines.append("")
-            lines.append(format_pairs((str(k), masker.field(str(k), v)) for k, v in row.items()))
+            lines.append(format_pairs((str(k), masker.field(str(k), v, entity)) for k, v in row.items()))
     return "\n".join(lines)
 
 
@@ -83,7 +83,7 @@ def _desired(ex: Explanation, masker: Masker) -> str:
     else:
         lines.append(f"  status: {masker.text(_status(ex))}")
         rules = DIRECT_RULES.get(rec.entity, {})
-        rows = [{"field": name, "value": masker.field(name, value), "rule": rec.provenance.get(name) or rules.get(name, "")}
+        rows = [{"field": name, "value": masker.field(name, value, rec.entity), "rule": rec.provenance.get(name) or rules.get(name, "")}
                 for name, value in rec.fields.items()]
         if rows:
             lines.append(indent(format_table(rows, ["field", "value", "rule"])))
@@ -103,7 +103,7 @@ def _mirror(ex: Explanation, masker: Masker) -> str:
     if ex.mirror is None:
         lines.append("  (not in SafetyAmp as far as the mirror knows)")
     else:
-        lines.append(format_pairs((str(k), masker.field(str(k), v)) for k, v in ex.mirror.items()))
+        lines.append(format_pairs((str(k), masker.field(str(k), v, ex.kind.entity)) for k, v in ex.mirror.items()))
     return "\n".join(lines)
 
 
@@ -122,8 +122,8 @@ def _plan(ex: Explanation, masker: Masker) -> str:
         label = "rejected" if item.action == "rejected" else "reason"
         lines.append(f"  {label}: {masker.text(item.reason)}")
     if item.is_write and item.changed_fields:
-        rows = [{"field": name, "before": masker.field(name, item.before.get(name)), "→": "→",
-                 "after": masker.field(name, item.after.get(name))} for name in item.changed_fields]
+        rows = [{"field": name, "before": masker.field(name, item.before.get(name), item.entity), "→": "→",
+                 "after": masker.field(name, item.after.get(name), item.entity)} for name in item.changed_fields]
         lines.append(indent(format_table(rows, ["field", "before", "→", "after"], headers=["field", "before", "", "after"])))
     for name, (entity, key) in item.deferred.items():
         lines.append(f"  {name} waits for {entity} {key!r}, created earlier in the same run")

@@ -121,7 +121,14 @@ def matcher(kind: Kind, wanted: str, sources: Mapping[str, list[dict]]) -> Calla
         if serial and folded in (sid, plate):
             serials.add(serial)
     serials.discard(None)
-    return lambda key, rec: (asset_key(base_key(key or "")) in serials) or (folded != "" and _text(rec.get("code")) == folded)
+    unserialized = f"samsara:{folded}"  # desired key of a vehicle without a serial
+
+    def is_vehicle(key: str | None, rec: Mapping[str, Any]) -> bool:
+        if asset_key(base_key(key or "")) in serials or _text(key) == unserialized:
+            return True
+        return folded != "" and _text(rec.get("code")) == folded
+
+    return is_vehicle
 
 
 def find(kind: Kind, wanted: str, desired: Iterable[DesiredRecord], mirror: Mapping[str, dict],

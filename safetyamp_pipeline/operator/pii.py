@@ -16,34 +16,37 @@ from safetyamp_pipeline.sync.masking import mask_date, mask_email, mask_phone
 EMAIL_FIELDS = frozenset({"email", "mail", "userprincipalname"})
 PHONE_FIELDS = frozenset({"mobile_phone", "work_phone", "phone", "cellphone"})
 DATE_FIELDS = frozenset({"date_of_birth", "birthdate"})
-STREET_FIELDS = frozenset({"street", "address", "address2", "shipaddress"})
+STREET_FIELDS = frozenset({"street", "street2", "address", "address2"})
+# Entities whose street is a job site's or office's address, not a person's.
+NON_PERSON_ENTITIES = frozenset({"sites", "site_clusters", "user_titles", "assets"})
 _EMAIL_IN_TEXT = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
 
 
-def mask_field(name: str, value: Any) -> Any:
-    """The value of field ``name`` as shown without ``--show-pii``."""
+def mask_field(name: str, value: Any, streets: bool = True) -> Any:
+    """The value of field ``name`` as shown without ``--show-pii`` (``streets=False`` for records
+    whose street is a site's address)."""
     folded = name.casefold()
     if isinstance(value, Mapping | list):
-        return mask_data(value)
+        return mask_data(value, streets)
     if folded in EMAIL_FIELDS:
         return mask_email(value)
     if folded in PHONE_FIELDS:
         return mask_phone(value)
     if folded in DATE_FIELDS:
         return mask_date(value)
-    if folded in STREET_FIELDS and value not in (None, ""):
+    if streets and folded in STREET_FIELDS and value not in (None, ""):
         return "***"
     if isinstance(value, str) and "@" in value:
         return mask_free_text(value)
     return value
 
 
-def mask_data(value: Any) -> Any:
+def mask_data(value: Any, streets: bool = True) -> Any:
     """Mask every person-data field inside nested dicts and lists."""
     if isinstance(value, Mapping):
-        return {k: mask_field(str(k), v) for k, v in value.items()}
+        return {k: mask_field(str(k), v, streets) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_data(v) for v in value]
+        return [mask_data(v, streets) for v in value]
     if isinstance(value, str) and "@" in value:
         return mask_free_text(value)
     return value
@@ -60,11 +63,11 @@ class Masker:
     def __init__(self, show_pii: bool) -> None:
         self.show_pii = show_pii
 
-    def field(self, name: str, value: Any) -> Any:
-        return value if self.show_pii else mask_field(name, value)
+    def field(self, name: str, value: Any, entity: str | None = None) -> Any:
+        return value if self.show_pii else mask_field(name, value, entity not in NON_PERSON_ENTITIES)
 
-    def data(self, value: Any) -> Any:
-        return value if self.show_pii else mask_data(value)
+    def data(self, value: Any, entity: str | None = None) -> Any:
+        return value if self.show_pii else mask_data(value, entity not in NON_PERSON_ENTITIES)
 
     def text(self, text: str | None) -> str:
         if not text:

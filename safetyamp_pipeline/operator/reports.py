@@ -105,8 +105,8 @@ def retry(store: Any, key: str | None, entity: str | None, everything: bool) -> 
 def dismiss(store: Any, key: str, entity: str | None) -> str:
     failure = _one_failure(store, key, entity)
     store.failure_dismiss(failure["entity"], failure["key"])
-    return (f"{failure['entity']} {failure['key']}: dismissed (hidden and not re-sent until its desired record "
-            "changes, or `failures retry` names it)")
+    return (f"{failure['entity']} {failure['key']}: dismissed (hidden from the list; a record SafetyAmp rejected "
+            "stays held until its desired record changes or `failures retry` names it)")
 
 
 def render_failures(store: Any, entity: str | None, reason: str | None, fmt: str, masker: Masker) -> str:
@@ -153,7 +153,7 @@ def ledger_rows(store: Any, *, since: datetime | None, entity: str | None, run_i
 
 
 def render_ledger(rows: list[dict], fmt: str, masker: Masker) -> str:
-    masked = [{**r, "before": masker.data(r.get("before")), "after": masker.data(r.get("after")),
+    masked = [{**r, "before": masker.data(r.get("before"), r.get("entity")), "after": masker.data(r.get("after"), r.get("entity")),
                "error": masker.text(r.get("error")) or None} for r in rows]
     if fmt == "json":
         return to_json([{c: r.get(c) for c in LEDGER_FULL_COLUMNS} for r in masked])

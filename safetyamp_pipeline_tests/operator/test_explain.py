@@ -157,6 +157,24 @@ def test_vehicle_by_serial_samsara_id_or_plate(pipeline, synced, form):
     assert "Samsara licensePlate" in result.out
 
 
+def test_vehicle_without_serial_is_found_by_its_samsara_id(pipeline, synced):
+    record = next(r for r in synced.desired("desired/assets") if r.rejected and "serial is empty" in r.rejected)
+    samsara_id = record.key.removeprefix("samsara:")
+    result = pipeline("explain", "vehicle", samsara_id)
+    assert result.code == 0, result.err
+    assert f"REJECTED before send: {record.rejected}" in result.out
+    assert _shows_pair(result.out, "id", samsara_id)
+
+
+def test_a_job_address_is_not_masked_like_a_persons(pipeline, synced):
+    jobs = synced.run.store.load_asset_value("viewpoint/jobs")
+    record = next(r for r in synced.desired("desired/sites") if not r.rejected and r.fields["street"] != "Unknown")
+    job = next(j for j in jobs if str(j["Job"]).strip() == record.key)
+    out = pipeline("explain", "site", record.key).out
+    assert _shows_pair(out, "ShipAddress", job["ShipAddress"].strip()) or job["ShipAddress"] in out
+    assert re.search(rf"street\s+{re.escape(record.fields['street'])}\s", out)
+
+
 def test_unknown_key_is_not_found(pipeline):
     result = pipeline("explain", "employee", "987654321")
     assert result.code == 1
