@@ -89,7 +89,8 @@ def latest_jobs(
     cutoff = as_of - _dt.timedelta(weeks=settings.lookback_weeks)
     upper = as_of + _dt.timedelta(days=6)  # the pay period containing as_of may end after it
     company = settings.pr_company
-    job_cache: dict[Any, str | None] = {}  # (JCCo, raw Job) -> trimmed job when open, else None
+    jc_company = settings.jc_company
+    job_cache: dict[Any, str | None] = {}  # raw Job of the JC company -> trimmed job when open, else None
     day_cache: dict[Any, _dt.date | None] = {}  # raw PREndDate -> date when inside the window
     best: dict[Any, list[Any]] = {}  # raw Employee -> [date, {job: hours}]
     missing = _MISSING
@@ -99,10 +100,14 @@ def latest_jobs(
             prco = get("PRCo")
             if prco is not None and prco != company and as_int(prco) != company:
                 continue
-            job_raw = (get("JCCo", company), get("Job"))
-            job = job_cache.get(job_raw, missing)
-            if job is missing:
-                job = job_cache[job_raw] = _open_job(job_raw, open_jobs, company)
+            jcco = get("JCCo", jc_company)
+            raw_job = get("Job")
+            if jcco == jc_company and jcco.__class__ is int:
+                job = job_cache.get(raw_job, missing)
+                if job is missing:
+                    job = job_cache[raw_job] = _open_job((jcco, raw_job), open_jobs)
+            else:
+                job = _open_job((jcco, raw_job), open_jobs)
             if job is None:
                 continue
             day_raw = get("PREndDate")
@@ -140,7 +145,7 @@ def latest_jobs(
     return {emp: min(per_job, key=lambda j: (-per_job[j], j)) for emp, (_, per_job) in merged.items()}
 
 
-def _open_job(job_raw: tuple[Any, Any], open_jobs: set[tuple[int, str]], company: int) -> str | None:
+def _open_job(job_raw: tuple[Any, Any], open_jobs: set[tuple[int, str]]) -> str | None:
     jcco = as_int(job_raw[0])
     job = normalize_job(job_raw[1])
     if jcco is None or job is None or (jcco, job) not in open_jobs:

@@ -165,6 +165,11 @@ def clean_email(value: object) -> str | None:
     text = as_text(value)
     if text is None:
         return None
+    return _email_cached(text)
+
+
+@lru_cache(maxsize=65536)
+def _email_cached(text: str) -> str | None:
     text = _ALL_SPACE_RE.sub("", _CONTROL_RE.sub("", text)).lower()
     if not text or len(text) > EMAIL_MAX or not text.isascii():
         return None

@@ -109,10 +109,10 @@ class RefIndex:
         return index
 
     def learn(self, entity: str, record: Mapping[str, Any], replace: bool = True) -> None:
-        """Add (or, after a write, refresh) one record."""
+        """Add (or, after a write, refresh) one record. The record is indexed, not copied: callers
+        replace records rather than mutate them."""
         if not _is_live(record):
             return
-        record = dict(record)
         key = index_key(entity, natural_key(entity, record))
         table = self.by_key.get(entity)
         if table is not None and key is not None:
