@@ -113,13 +113,13 @@ def test_25_requests_per_second_draws_no_429(tmp_path: Path) -> None:
 
 
 def test_a_429_with_a_fractional_retry_after_is_waited_out(tmp_path: Path) -> None:
-    with emulator(tmp_path, drivers=40, rate_per_second=25) as url:
+    with emulator(tmp_path, drivers=80, rate_per_second=25) as url:
         samsara = SamsaraClient(url, TOKEN, requests_per_second=1000)
-        drivers = [samsara.get_driver(str(5000 + n)) for n in range(40)]
+        drivers = [samsara.get_driver(str(5000 + n)) for n in range(80)]
         seen = counts(url)
     assert all(d is not None for d in drivers)
     assert samsara.stats.rate_limited_responses > 0
-    assert seen["total"] == 40 + samsara.stats.rate_limited_responses
+    assert seen["total"] == 80 + samsara.stats.rate_limited_responses
     waited = samsara.stats.retry_after_wait_seconds
     assert 0 < waited < samsara.stats.rate_limited_responses  # sub-second waits, not rounded up
 
