@@ -252,9 +252,7 @@ def _active_user(
     provenance: dict[str, str] = {}
     first = clean_text(get("FirstName"))
     last = clean_text(get("LastName"))
-    if first is None or last is None:
-        missing = [f for f, v in (("FirstName", first), ("LastName", last)) if v is None]
-        return f"employee {emp}: field {' and '.join(missing)} is empty or not text"
+    errors = [f"field {column} is empty or not text" for column, value in (("FirstName", first), ("LastName", last)) if value is None]
 
     email = emails.get(emp)
     if email:
@@ -264,8 +262,10 @@ def _active_user(
         email = clean_email(raw_email)
         if email is None:
             why = "is empty" if is_blank(raw_email) else "is not a valid email address"
-            return f"employee {emp}: field Email {why} and no enabled Entra user supplies one"
+            errors.append(f"field Email {why} and no enabled Entra user supplies one")
         provenance["email"] = "Vista bPREH.Email"
+    if errors:
+        return f"employee {emp}: " + "; ".join(errors)
 
     fields: dict[str, Any] = {
         "emp_id": emp,

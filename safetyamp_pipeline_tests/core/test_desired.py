@@ -308,3 +308,24 @@ def test_desired_hash_is_stable_across_processes():
         for seed in ("1", "2")
     }
     assert len(outputs) == 1 and len(outputs.pop()) == 24
+
+
+def test_legacy_checklist_missing_last_name_and_email_are_both_reported():
+    reason = by_key(users([employee(1, LastName=None, Email=None)]))["1"].rejected
+    assert "LastName" in reason and "Email" in reason and "FirstName" not in reason
+
+
+def test_legacy_checklist_bulk_two_valid_one_invalid():
+    rows = [employee(1), employee(2), {"PRCo": 1, "Employee": 3, "FirstName": "Only", "HireDate": dt.date(2020, 1, 1), "PRDept": "44"}]
+    got = users(rows).records
+    assert [r.key for r in got if r.rejected is None] == ["1", "2"]
+    assert "LastName" in by_key(users(rows))["3"].rejected
+
+
+def test_legacy_checklist_valid_employee_and_whitespace_trimmed():
+    row = employee(1, FirstName="  Jo ", LastName=" Doe  ", City=" Hammond ", Phone="555 12", Sex="M", Email="jo@ x.com")
+    user = by_key(users([row]))["1"]
+    assert user.rejected is None
+    assert (user.fields["first_name"], user.fields["last_name"], user.fields["city"]) == ("Jo", "Doe", "Hammond")
+    assert user.fields["gender"] == 1 and user.fields["email"] == "jo@x.com"
+    assert user.fields["work_phone"] is None  # too short: dropped, record still valid
