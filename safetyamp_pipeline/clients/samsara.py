@@ -38,7 +38,7 @@ class SamsaraClient:
         base_url: str,
         token: str,
         *,
-        requests_per_second: int = 25,
+        requests_per_second: float = 25,
         timeout: tuple[float, float] = (5, 30),
         max_retries: int = 4,
         max_total_wait: float = 120,
@@ -62,7 +62,13 @@ class SamsaraClient:
                 "User-Agent": "safetyamp-pipeline",
             }
         )
-        self.bucket = TokenBucket(requests_per_second, 1.0, clock=clock, sleep=sleep)
+        if requests_per_second <= 0:
+            raise ConfigError("Samsara requests_per_second must be positive")
+        if float(requests_per_second).is_integer():
+            rate, period = int(requests_per_second), 1.0
+        else:  # e.g. 2.5/s: one request per 0.4 s
+            rate, period = 1, 1.0 / requests_per_second
+        self.bucket = TokenBucket(rate, period, clock=clock, sleep=sleep)
         self._http = HttpTransport(
             service="Samsara",
             session=self.session,

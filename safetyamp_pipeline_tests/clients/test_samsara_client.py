@@ -213,3 +213,23 @@ def test_malformed_pages_are_errors_not_short_lists(kind: str, problem: str) -> 
         with pytest.raises(MalformedResponse, match=problem) as caught:
             SamsaraClient(server.url, TOKEN, session=session).list_vehicles()
     assert "GET /fleet/vehicles" in str(caught.value)
+
+
+def test_a_fractional_rate_spaces_requests_evenly(tmp_path: Path) -> None:
+    class FakeClock:
+        now = 0.0
+        waits: list[float] = []
+
+        def __call__(self) -> float:
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            self.waits.append(seconds)
+            self.now += seconds
+
+    clock = FakeClock()
+    with emulator(tmp_path) as url:
+        samsara = SamsaraClient(url, TOKEN, requests_per_second=2.5, clock=clock, sleep=clock.sleep)
+        for driver in ("5000", "5001", "5002"):
+            samsara.get_driver(driver)
+    assert clock.waits == pytest.approx([0.4, 0.4])
