@@ -84,9 +84,10 @@ def explain(store: Any, kind_name: str, wanted: str, settings: SyncSettings, as_
     mirror = store.mirror_records(kind.entity)
     match = lookup.find(kind, wanted, desired, mirror, {k: v[0] for k, v in sources.items()})
     blocks = _source_blocks(store, kind, wanted, match, sources, settings, as_of)
-    if match.key is None and not any(block.rows for block in blocks):
+    if match.key is None and not match.duplicates and not any(block.rows for block in blocks):
         where = f"{kind.desired_asset}, the SafetyAmp mirror ({kind.entity}) or the source rows"
-        raise OperatorError(f"no {kind.label} {wanted!r} in {where}", EXIT_NOT_FOUND)
+        hint = f" ({desired_note}; has a sync run against this store?)" if desired_note and not mirror else ""
+        raise OperatorError(f"no {kind.label} {wanted!r} in {where}{hint}", EXIT_NOT_FOUND)
     key = match.key or (match.duplicates[0].key if match.duplicates else wanted.strip())
     out = Explanation(kind, wanted, key, blocks, match.desired, match.duplicates, desired_note, match.mirror,
                       store.mirror_read_at(kind.entity))

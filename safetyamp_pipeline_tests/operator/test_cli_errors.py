@@ -87,3 +87,12 @@ def test_installed_console_script_prints_help():
     assert result.returncode == 0, result.stderr
     for command in ("explain", "failures", "ledger"):
         assert command in result.stdout
+
+
+def test_explain_on_a_store_nothing_was_synced_into_says_so(capsys, tmp_path: Path):
+    store = tmp_path / "store.db"
+    SyncStore(f"sqlite:///{store}").close()
+    code, out, err = run_cli(capsys, "explain", "employee", "00012", "--store-url", f"sqlite:///{store}")
+    assert (code, out) == (1, "")
+    assert_one_line(err)
+    assert "no employee '00012'" in err and "desired/users has no stored value" in err
