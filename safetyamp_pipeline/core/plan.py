@@ -39,6 +39,7 @@ __all__ = [
     "PlanItem",
     "RefIndex",
     "WRITE_ACTIONS",
+    "active_drop_reason",
     "apply_plan",
     "mass_deactivation_reason",
     "natural_key",
@@ -106,6 +107,20 @@ def mass_deactivation_reason(items: Iterable[PlanItem], active_count: int, setti
     return (
         f"{count} deactivations out of {active_count} active records exceed the guard "
         f"(min {settings.mass_deactivation_min}, share {settings.mass_deactivation_share:.0%})"
+    )
+
+
+def active_drop_reason(previous_active: int, current_active: int, settings: SyncSettings) -> str | None:
+    """Why a source read looks truncated: the active-employee count fell by more than
+    `active_employee_drop_share` since the previous run. None when it looks plausible."""
+    if previous_active <= 0 or current_active >= previous_active:
+        return None
+    drop = (previous_active - current_active) / previous_active
+    if drop <= settings.active_employee_drop_share:
+        return None
+    return (
+        f"active employees fell from {previous_active} to {current_active} ({drop:.0%}), more than "
+        f"the allowed {settings.active_employee_drop_share:.0%}"
     )
 
 

@@ -403,3 +403,12 @@ def test_odd_safetyamp_records_do_not_break_planning():
     state["sites"].append({"id": None, "ext_id": "12345."})
     items = replan(state, "users", users_for([employee(123), employee(9)], payroll_rows=[payroll(n, "12345.", WEEK_END) for n in (123, 9)]))
     assert {i.key: i.action for i in items}["9"] == "create"  # the soft-deleted user is not matched
+
+
+def test_active_employee_drop_guard():
+    from safetyamp_pipeline.core.plan import active_drop_reason
+
+    assert active_drop_reason(1000, 790, S) is not None
+    assert active_drop_reason(1000, 800, S) is None
+    assert active_drop_reason(0, 0, S) is None
+    assert active_drop_reason(1000, 700, SyncSettings(active_employee_drop_share=0.5)) is None
