@@ -503,3 +503,33 @@ def test_an_unreadable_create_answer_is_malformed_and_ambiguous(malformed_url: s
     assert isinstance(caught.value, AmbiguousWrite)
     assert isinstance(caught.value, MalformedResponse)
     assert "POST /api/things" in str(caught.value)
+
+
+def test_the_three_clients_work_from_the_sandbox_env_alone(tmp_path: Path) -> None:
+    from safetyamp_pipeline.clients.graph import GraphClient
+    from safetyamp_pipeline.clients.samsara import SamsaraClient
+    from safetyamp_pipeline.sandbox.runtime import start_sandbox
+
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    write_fixture(fixtures, users=2).rename(fixtures / "safetyamp.json")
+    (fixtures / "samsara.json").write_text(json.dumps(
+        {"vehicles": [{"id": "1", "name": "Truck", "createdAtTime": "2024-01-01T00:00:00Z"}], "drivers": []}
+    ))
+    (fixtures / "graph.json").write_text(json.dumps(
+        {"users": [{"id": "g1", "employeeId": "1000", "mail": "a@contoso.test",
+                    "userPrincipalName": "a@contoso.test", "accountEnabled": True}]}
+    ))
+    with start_sandbox(tmp_path / "run", fixtures=fixtures) as sandbox:
+        env = sandbox.env
+        sa = SafetyAmpClient(env["SAFETYAMP_API_URL"], env["SAFETYAMP_TOKEN"], env["SAFETYAMP_FQDN"])
+        samsara = SamsaraClient(env["SAMSARA_API_URL"], env["SAMSARA_API_TOKEN"])
+        graph = GraphClient(
+            env["MS_GRAPH_TENANT_ID"], env["MS_GRAPH_CLIENT_ID"], env["MS_GRAPH_CLIENT_SECRET"],
+            authority_host=env["MS_GRAPH_AUTHORITY_HOST"], graph_url=env["MS_GRAPH_API_URL"],
+            ca_bundle=env["SAFETYAMP_CA_BUNDLE"],
+        )
+        assert len(sa.list("users")) == 2
+        assert len(sa.list("site_clusters")) == 5
+        assert [v["id"] for v in samsara.list_vehicles()] == ["1"]
+        assert [u["employeeId"] for u in graph.list_users()] == ["1000"]
