@@ -133,7 +133,7 @@ class SafetyAmpClient:
         page = self._first_page if self._first_page is not None else 0
         for _ in range(_MAX_PAGES):
             items = self._read_page(route, page)
-            new = _merge(records, items, route, page)
+            new = _merge(records, items, route, page, self.base_url)
             detected_now = False
             if page == 1 and self._first_page is None and items:
                 self._first_page = 1 if new == 0 else 0
@@ -276,7 +276,7 @@ def _check_entity(entity: str) -> None:
         raise ValueError(f"not a SafetyAmp entity name: {entity!r}")
 
 
-def _merge(records: dict[str, dict[str, Any]], items: list[Any], route: str, page: int) -> int:
+def _merge(records: dict[str, dict[str, Any]], items: list[Any], route: str, page: int, base_url: str) -> int:
     """Add a page's records keyed by id; returns how many ids were new."""
     new = 0
     for item in items:
@@ -284,6 +284,7 @@ def _merge(records: dict[str, dict[str, Any]], items: list[Any], route: str, pag
             raise MalformedResponse(
                 f"SafetyAmp GET {route}: page {page} holds an item that is not a record with an id",
                 method="GET",
+                url=base_url + route,
             )
         key = str(item["id"])
         if key not in records:
