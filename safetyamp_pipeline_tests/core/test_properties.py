@@ -231,3 +231,30 @@ def test_non_record_rows_are_rejected_naming_the_row():
     for entity in ("sites", "users", "assets"):
         reasons = [r.rejected for r in desired[entity].records]
         assert reasons and all(r and "row" in r for r in reasons)
+
+
+SA_USER_FIELDS = ["id", "emp_id", "first_name", "last_name", "email", "gender", "date_of_birth", "mobile_phone",
+                  "work_phone", "home_site_id", "current_title", "system_access", "zip_code", "deleted_at"]
+SA_ASSET_FIELDS = ["id", "serial", "status", "asset_type_id", "site_id", "current_user_id", "name", "code"]
+
+
+@FAST
+@given(
+    st.lists(st.fixed_dictionaries({f: anything for f in SA_USER_FIELDS}), max_size=4),
+    st.lists(st.fixed_dictionaries({f: anything for f in SA_ASSET_FIELDS}), max_size=3),
+    st.lists(st.fixed_dictionaries({"id": anything, "name": anything, "ext_id": anything, "cluster_id": anything}), max_size=3),
+)
+def test_odd_safetyamp_state_never_breaks_planning(sa_users, sa_assets, sa_sites):
+    state = property_state()
+    state["users"] += sa_users
+    state["assets"] += sa_assets
+    state["sites"] += sa_sites
+    v = {"departments": [{"PRCo": 1, "PRDept": "44", "Description": "Pipe", "udRegion": "Central"}],
+         "jobs": [{"JCCo": 1, "Job": "100.", "Description": "Plant", "Department": "44"}],
+         "employees": [{"PRCo": 1, "Employee": n, "FirstName": "A", "LastName": "B", "Email": f"e{n}@x.com",
+                        "HireDate": dt.date(2020, 1, 1), "PRDept": "44", "Phone": "225-555-0199"} for n in (1, 2, 3)],
+         "payroll_rows": [], "entra": [], "vehicles": [{"id": "1234567", "serial": "G1"}]}
+    desired = _desired(v)
+    for entity in ENTITY_ORDER:
+        items = plan_entity(entity, desired[entity], state.get(entity, []), RefIndex.from_state(state, S), S)
+        assert all(i.action in {"create", "update", "deactivate", "unchanged", "rejected"} for i in items)
