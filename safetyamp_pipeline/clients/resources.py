@@ -31,7 +31,6 @@ class SafetyAmpResource(dg.ConfigurableResource):
     requests_per_window: int = 60
     window_seconds: float = 60.0
     max_total_wait_seconds: float = 300.0
-    ca_bundle: str | None = None
 
     _client: Any = PrivateAttr(default=None)
 

@@ -31,6 +31,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from exc
+
+
 def build_resources(env: Mapping[str, str]) -> dict[str, dg.ConfigurableResource]:
     ca_bundle = env.get("SAFETYAMP_CA_BUNDLE") or None
     return {
@@ -38,7 +48,7 @@ def build_resources(env: Mapping[str, str]) -> dict[str, dg.ConfigurableResource
             api_url=env.get("SAFETYAMP_API_URL", "https://api.safetyamp.com"),
             fqdn=env.get("SAFETYAMP_FQDN", ""),
             requests_per_window=_int(env, "SAFETYAMP_RATE_LIMIT", 60),
-            window_seconds=float(env.get("SAFETYAMP_RATE_WINDOW_SECONDS", "60") or 60),
+            window_seconds=_float(env, "SAFETYAMP_RATE_WINDOW_SECONDS", 60.0),
         ),
         "samsara": SamsaraResource(api_url=env.get("SAMSARA_API_URL", "https://api.samsara.com")),
         "graph": GraphResource(
@@ -58,7 +68,10 @@ def build_resources(env: Mapping[str, str]) -> dict[str, dg.ConfigurableResource
         ),
         "sync_settings": SyncSettingsResource(
             lookback_weeks=_int(env, "SAFETYAMP_LOOKBACK_WEEKS", 12),
-            mirror_max_age_hours=float(env.get("SAFETYAMP_MIRROR_MAX_AGE_HOURS", "24") or 24),
+            employee_drop_share=_float(env, "SAFETYAMP_EMPLOYEE_DROP_SHARE", 0.20),
+            mass_deactivation_min=_int(env, "SAFETYAMP_MASS_DEACTIVATION_MIN", 5),
+            mass_deactivation_share=_float(env, "SAFETYAMP_MASS_DEACTIVATION_SHARE", 0.10),
+            mirror_max_age_hours=_float(env, "SAFETYAMP_MIRROR_MAX_AGE_HOURS", 24.0),
             pr_company=_int(env, "VIEWPOINT_PR_COMPANY", 1),
             jc_company=_int(env, "VIEWPOINT_JC_COMPANY", 1),
         ),

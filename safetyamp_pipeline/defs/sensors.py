@@ -15,12 +15,12 @@ from typing import Any
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import VistaResource
-from safetyamp_pipeline.defs.automation import IS_PRODUCTION, safetyamp_employee_sync
+from safetyamp_pipeline.defs.automation import AUTOMATION_RUNNING, safetyamp_employee_sync
 from safetyamp_pipeline.sync.calendar import current_week_key
 from safetyamp_pipeline.sync.masking import mask_text
 
 EMPLOYEE_TABLES = ("bPREH", "bPRJC")
-SENSOR_STATUS = dg.DefaultSensorStatus.RUNNING if IS_PRODUCTION else dg.DefaultSensorStatus.STOPPED
+SENSOR_STATUS = dg.DefaultSensorStatus.RUNNING if AUTOMATION_RUNNING else dg.DefaultSensorStatus.STOPPED
 WEBHOOK_ENV = "SAFETYAMP_ALERT_WEBHOOK_URL"
 WEBSERVER_URL_ENV = "SAFETYAMP_DAGSTER_URL"
 

@@ -42,13 +42,16 @@ def test_schedules_request_the_current_payroll_week() -> None:
     assert safetyamp_sync_hourly.execution_timezone == "America/Chicago"
 
 
-@pytest.mark.parametrize(("env", "expected"), [("sandbox", "STOPPED"), ("production", "RUNNING")])
-def test_schedules_and_sensors_run_by_default_only_in_production(env: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "override", "expected"),
+    [("sandbox", "", "STOPPED"), ("production", "", "RUNNING"), ("production", "stopped", "STOPPED")],
+)
+def test_schedules_and_sensors_run_by_default_only_in_production(env: str, override: str, expected: str) -> None:
     code = (
         "from safetyamp_pipeline.defs import automation, sensors;"
         "print(automation.safetyamp_sync_hourly.default_status.value, sensors.vista_change_sensor.default_status.value)"
     )
-    out = subprocess.run([sys.executable, "-c", code], env={"SAFETYAMP_ENV": env, "PATH": ""}, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env={"SAFETYAMP_ENV": env, "SAFETYAMP_AUTOMATION_DEFAULT": override, "PATH": ""}, capture_output=True, text=True, check=True)
     assert out.stdout.split() == [expected, expected]
 
 
