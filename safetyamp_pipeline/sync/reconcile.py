@@ -1,7 +1,7 @@
 """The sink engine: reconcile one SafetyAmp entity with its desired state.
 
 For one entity it loads the current SafetyAmp state from the store's mirror (a full read when the
-mirror is older than the allowed age, when a reconcile run asks, or when a create intent is
+mirror is older than the allowed age, when a reconcile run asks, or when a write intent is
 unconfirmed), plans with ``core.plan``, applies the writes through the one rate-limited client,
 updates the mirror from every write response, appends every attempt to the ledger and records
 failures. Plain Python: the Dagster sink assets and the benchmarks both drive it.
@@ -155,12 +155,18 @@ class Reconciler:
             key = reference_key(entity, record)
             if key is not None:
                 by_key[key] = record
+        open_intents = self.store.intents_open(entity)
+        # Ledger first: a crash between the two steps leaves the intent open and the next full
+        # read settles it again (the ledger check below keeps that from recording it twice).
+        recovered = {i["key"] for i in open_intents if self._settle_intent(entity, i, before, by_key)}
         self.store.mirror_replace(entity, by_key, read_at=self.now())
-        for intent in self.store.intents_open(entity):
+        for intent in open_intents:
             self.store.intent_confirm(entity, intent["key"])
         self._fully_read.add(entity)
         if before:
-            self.drift[entity] = self.drift.get(entity, 0) + _count_drift(before, by_key)
+            unexplained_before = {k: v for k, v in before.items() if k not in recovered}
+            unexplained_after = {k: v for k, v in by_key.items() if k not in recovered}
+            self.drift[entity] = self.drift.get(entity, 0) + _count_drift(unexplained_before, unexplained_after)
         self.log.info("Full read of SafetyAmp %s: %d records", entity, len(by_key))
         return by_key
 
@@ -174,11 +180,46 @@ class Reconciler:
         if self._mirror_is_stale(entity):
             reasons.append("mirror older than the allowed age or empty")
         if self.store.intents_open(entity):
-            reasons.append("unconfirmed create intents from an earlier run")
+            reasons.append("unconfirmed write intents from an earlier run")
         if reasons:
             self.log.info("Reading SafetyAmp %s in full (%s)", entity, "; ".join(reasons))
             return self.full_read(entity), True
         return self.store.mirror_records(entity), False
+
+    def _settle_intent(
+        self, entity: str, intent: Mapping[str, Any], before: Mapping[str, dict], fresh: Mapping[str, dict]
+    ) -> bool:
+        """Record in the ledger a write of an earlier run that reached SafetyAmp although its answer
+        was never recorded (process killed, store lost, connection dropped after sending).
+        Returns True when the full read shows the write took effect."""
+        key = str(intent["key"])
+        record = fresh.get(key)
+        if record is None:
+            return False
+        payload = intent.get("payload") or {}
+        previous = before.get(key)
+        if previous is not None and not _payload_applied(payload, previous, record):
+            return False
+        run_id = intent.get("run_id") or self.options.run_id
+        if self.store.ledger_query(entity=entity, key=key, run_id=run_id, status="ok", limit=1):
+            return True  # recorded already; only the confirmation was lost
+        action = "create" if previous is None else ("deactivate" if _is_deactivation(payload) else "update")
+        self.store.ledger_append(
+            run_id=run_id,
+            entity=entity,
+            key=key,
+            action=action,
+            changed_fields=sorted(str(k) for k in payload),
+            before=previous,
+            after=record,
+            status="ok",
+            error=f"answer not recorded by run {run_id}; the write was found in SafetyAmp by run {self.options.run_id}",
+        )
+        self.log.warning(
+            "%s %s %s of run %s reached SafetyAmp without its answer being recorded; ledger completed",
+            entity, action, key, run_id,
+        )
+        return True
 
     def state_for_refs(self, entities: Sequence[str]) -> dict[str, list[dict]]:
         return {entity: list(self.current(entity)[0].values()) for entity in entities}
@@ -245,22 +286,23 @@ class Reconciler:
             self._ledger(item, "planned")
             self._record_change(report, item, "planned (dry run)")
             return "ok"
-        if item.action == "create":
-            self.store.intent_record(item.entity, item.key, self.options.run_id, item.payload)
+        # Every write is recorded as an intent before it is sent and confirmed once its answer is
+        # in the ledger and the mirror: an intent left open (crash, lost store, lost answer) makes
+        # the next run re-read the entity and complete the ledger (see `_settle_intent`).
+        self.store.intent_record(item.entity, item.key, self.options.run_id, item.payload)
         try:
             response = self._send(item)
         except ValidationRejected as exc:
+            self.store.intent_confirm(item.entity, item.key)
             taken = any("already been taken" in m for msgs in exc.errors.values() for m in msgs)
             if item.action == "create" and taken:
-                self.store.intent_confirm(item.entity, item.key)
                 healed = heal(item)
                 if healed is not None and healed is not item:
                     report.healed += 1
                     return self._apply_healed(healed, report)
-            if item.action == "create":
-                self.store.intent_confirm(item.entity, item.key)
             return self._fail(item, report, "rejected", exc)
         except NotFound as exc:
+            self.store.intent_confirm(item.entity, item.key)
             if item.action != "create":
                 healed = heal(item)
                 if healed is not None and healed is not item:
@@ -268,24 +310,24 @@ class Reconciler:
                     return self._apply_healed(healed, report)
             return self._fail(item, report, "rejected", exc)
         except (Unauthorized, Forbidden):
-            if item.action == "create":
-                self.store.intent_confirm(item.entity, item.key)
+            self.store.intent_confirm(item.entity, item.key)
             raise  # a credential problem stops the sink: no record is held as rejected for it
         except AmbiguousWrite as exc:
-            # The create may have reached SafetyAmp: the intent stays open, so the next run re-reads.
+            # The write may have reached SafetyAmp: the intent stays open, so the next run re-reads.
             return self._fail(item, report, "transient", exc)
         except ApiError as exc:
-            if item.action == "create":
-                self.store.intent_confirm(item.entity, item.key)
             kind = "rejected" if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429 else "transient"
+            # A POST is only retried when it certainly did not arrive; a PATCH/PUT given up after
+            # 5xx or lost connections may have been applied, so its intent stays open.
+            if item.action == "create" or kind == "rejected":
+                self.store.intent_confirm(item.entity, item.key)
             return self._fail(item, report, kind, exc)
+        self._ledger(item, "ok", after=response, http_status=201 if item.action == "create" else 200)
         self.store.mirror_upsert(item.entity, item.key, response)
         self._written[(item.entity, item.key)] = response
-        if item.action == "create":
-            self.store.intent_confirm(item.entity, item.key)
+        self.store.intent_confirm(item.entity, item.key)
         if failure:
             self.store.failure_clear(item.entity, item.key)
-        self._ledger(item, "ok", after=response, http_status=201 if item.action == "create" else 200)
         self._record_change(report, item, "ok")
         if item.action == "create":
             report.created += 1
@@ -360,6 +402,8 @@ class Reconciler:
 
         consecutive_transient = 0
         aborted = False
+        transient_keys: list[str] = []
+        deferred_keys: list[str] = []  # waiting for a parent; retried with the transient failures
         for item in items:
             if item.action == "unchanged":
                 report.unchanged += 1
@@ -377,12 +421,15 @@ class Reconciler:
                 missing = ", ".join(f"{e} {k}" for e, k in item.deferred.values())
                 report.rejected_before_send += 1
                 self._record_change(report, item, "skipped", f"waits for {missing}, which was not created")
+                deferred_keys.append(item.key)
                 continue
             outcome = self._apply_one(item, report, heal)
             if outcome == "ok" and not self.options.dry_run:
                 written = self.store_record(entity, item.key)
                 if written is not None:
                     refs.learn(entity, written)
+            if outcome == "transient":
+                transient_keys.append(item.key)
             consecutive_transient = consecutive_transient + 1 if outcome == "transient" else 0
             if consecutive_transient >= CONSECUTIVE_TRANSIENT_LIMIT:
                 aborted = True
@@ -390,11 +437,69 @@ class Reconciler:
                     "%s: %d transient failures in a row; the remaining writes wait for the next run",
                     entity, consecutive_transient,
                 )
+        if transient_keys and not aborted and not self.options.dry_run:
+            self._second_pass(entity, transient_keys, deferred_keys, desired_by_key, state, report)
         report.drift = self.drift.get(entity, 0)
         report.api_calls = _total_requests(self.client) - calls_before
         report.rate_limit_wait_seconds = _limiter_wait(self.client) - wait_before
         report.seconds = time.monotonic() - started
         return report
+
+
+    def _second_pass(
+        self,
+        entity: str,
+        keys: Sequence[str],
+        deferred_keys: Sequence[str],
+        desired_by_key: Mapping[str, DesiredRecord],
+        state: dict[str, list[dict]],
+        report: SinkReport,
+    ) -> None:
+        """Retry once, in the same run, the writes that failed transiently: re-read the entity first
+        (a create whose answer was lost may have happened; the read settles its intent), then
+        re-plan those records alone. A record that fails again waits for the next run."""
+        try:
+            fresh = self.full_read(entity)
+        except ApiError as exc:
+            self.log.warning("%s: no second pass, the re-read failed: %s", entity, mask_text(str(exc)))
+            return
+        state[entity] = list(fresh.values())
+        refs = core_plan.RefIndex.from_state(state, self.settings)
+        deferred = set(deferred_keys)
+        wanted = set(keys) | deferred
+        self.log.info(
+            "%s: second pass for %d writes that failed transiently and %d that waited for them",
+            entity, len(keys), len(deferred_keys),
+        )
+        recovered: set[str] = set()
+        # Plan the whole entity (a plan of a subset would retire every asset outside it) and keep
+        # only the retried records.
+        items = core_plan.plan_entity(entity, list(desired_by_key.values()), list(fresh.values()), refs, self.settings)
+        for item in items:
+            if item.key not in wanted:
+                continue
+            item = core_plan.resolve_deferred(item, refs)
+            if item.action == "unchanged":
+                if item.key not in deferred:
+                    recovered.add(item.key)  # the first attempt had reached SafetyAmp after all
+                self.store.failure_clear(entity, item.key)
+                continue
+            if item.action not in WRITE_ACTIONS or item.deferred:
+                continue
+            if self._apply_one(item, report, heal=lambda _: None) == "ok":
+                if item.key in deferred:
+                    report.rejected_before_send -= 1
+                else:
+                    recovered.add(item.key)
+                written = self.store_record(entity, item.key)
+                if written is not None:
+                    refs.learn(entity, written)
+        if recovered:
+            # `failed` counts the records still failed at the end of the run; the ledger keeps
+            # every failed attempt.
+            report.failed -= len(recovered)
+            report.transient_failures -= len(recovered)
+            report.failures = [f for f in report.failures if f["key"] not in recovered]
 
 
 _VOLATILE_FIELDS = frozenset({"updated_at", "updated_by", "last_logged_in", "created_at", "created_by"})
@@ -409,6 +514,19 @@ def _count_drift(before: Mapping[str, dict], after: Mapping[str, dict]) -> int:
 
     changed = sum(1 for key, record in after.items() if key in before and stable(before[key]) != stable(record))
     return changed + len(set(after) ^ set(before))
+
+
+def _is_deactivation(payload: Mapping[str, Any]) -> bool:
+    return payload.get("system_access") in (False, 0) or payload.get("status") in (0, "0", False)
+
+
+def _payload_applied(payload: Mapping[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """True when the fields of an update's payload that the record shows hold the sent values now
+    and did not before (so the update, not something else, changed them)."""
+    comparable = [k for k in payload if k in after]
+    if not comparable or any(after.get(k) != payload[k] for k in comparable):
+        return False
+    return any(before.get(k) != payload[k] for k in comparable)
 
 
 def masked_changes(report: SinkReport) -> list[dict]:
