@@ -6,13 +6,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_EMPLOYEE_NUMBER_IN_NOTES = re.compile(r"\d{4,}")
+DEFAULT_NOTES_PATTERN = r"\d{4,}"
 _EXTERNAL_ID_KEYS = ("employeeId", "payrollId")
 
 
-def driver_employee_number(driver: Mapping[str, Any] | None) -> str | None:
+def driver_employee_number(driver: Mapping[str, Any] | None, notes_pattern: str = DEFAULT_NOTES_PATTERN) -> str | None:
     """The employee number from the driver's ``externalIds`` (employeeId or payrollId), else the
-    first run of 4 or more digits in its notes; ``None`` when neither gives one."""
+    first match of ``notes_pattern`` (4 or more digits) in its notes; ``None`` when neither gives one."""
     if not driver:
         return None
     external_ids = driver.get("externalIds")
@@ -23,7 +23,7 @@ def driver_employee_number(driver: Mapping[str, Any] | None) -> str | None:
                 return str(value).strip()
     notes = driver.get("notes")
     if isinstance(notes, str):
-        match = _EMPLOYEE_NUMBER_IN_NOTES.search(notes)
+        match = re.search(notes_pattern, notes)
         if match:
             return match.group(0)
     return None

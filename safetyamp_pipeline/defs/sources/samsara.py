@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from safetyamp_pipeline.clients.resources import SamsaraResource, SyncStoreResource
+from safetyamp_pipeline.clients.resources import SamsaraResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.core.driver_link import driver_employee_number
 from safetyamp_pipeline.defs.sources.viewpoint import SOURCE_FRESHNESS
 from safetyamp_pipeline.sync.metadata import source_metadata
@@ -30,8 +30,12 @@ def _load_driver_cache(store) -> dict[str, dict]:
     freshness_policy=SOURCE_FRESHNESS,
 )
 def samsara_vehicles(
-    context: dg.AssetExecutionContext, samsara: SamsaraResource, store: SyncStoreResource
+    context: dg.AssetExecutionContext,
+    samsara: SamsaraResource,
+    store: SyncStoreResource,
+    sync_settings: SyncSettingsResource,
 ) -> dg.MaterializeResult:
+    notes_pattern = sync_settings.settings().driver_notes_pattern
     client = samsara.get_client()
     sync_store = store.get_store()
     vehicles = client.list_vehicles()
@@ -49,7 +53,7 @@ def samsara_vehicles(
                 number = cached["employee_number"]
             else:
                 lookups += 1
-                number = driver_employee_number(client.get_driver(driver_id))
+                number = driver_employee_number(client.get_driver(driver_id), notes_pattern)
                 cache[driver_id] = {"driver_id": driver_id, "employee_number": number, "fetched_at": now.isoformat()}
         vehicle["driverEmployeeNumber"] = number
     if lookups:
