@@ -294,8 +294,7 @@ class Reconciler:
             response = self._send(item)
         except ValidationRejected as exc:
             self.store.intent_confirm(item.entity, item.key)
-            taken = any("already been taken" in m for msgs in exc.errors.values() for m in msgs)
-            if item.action == "create" and taken:
+            if item.action == "create" and _is_uniqueness_conflict(exc):
                 healed = heal(item)
                 if healed is not None and healed is not item:
                     report.healed += 1
@@ -338,11 +337,16 @@ class Reconciler:
         return "ok"
 
     def _apply_healed(self, item: Any, report: SinkReport) -> str:
-        if item.action not in WRITE_ACTIONS:
-            if item.action == "unchanged":
-                report.unchanged += 1
+        """Apply the re-plan of a record after a targeted re-read (once; no further healing)."""
+        if item.action == "unchanged":
+            report.unchanged += 1
             self.store.failure_clear(item.entity, item.key)
             return "ok"
+        if item.action == "rejected":
+            report.rejected_before_send += 1
+            if len(report.rejections) < CHANGE_TABLE_ROWS:
+                report.rejections.append({"key": item.key, "reason": mask_text(item.reason or "")})
+            return "rejected"
         return self._apply_one(item, report, heal=lambda _: None)
 
     def _fail(self, item: Any, report: SinkReport, kind: str, exc: ApiError) -> str:
@@ -404,9 +408,12 @@ class Reconciler:
         aborted = False
         transient_keys: list[str] = []
         deferred_keys: list[str] = []  # waiting for a parent; retried with the transient failures
+        open_failures = {f["key"] for f in self.store.failures_open(entity)} if not self.options.dry_run else set()
         for item in items:
             if item.action == "unchanged":
                 report.unchanged += 1
+                if item.key in open_failures:  # in step again (fixed by hand, or the source changed back)
+                    self.store.failure_clear(entity, item.key)
                 continue
             if item.action == "rejected":
                 report.rejected_before_send += 1
@@ -500,6 +507,15 @@ class Reconciler:
             report.failed -= len(recovered)
             report.transient_failures -= len(recovered)
             report.failures = [f for f in report.failures if f["key"] not in recovered]
+
+
+_UNIQUENESS_MESSAGES = ("already been taken", "already in use")
+
+
+def _is_uniqueness_conflict(exc: ValidationRejected) -> bool:
+    """SafetyAmp says a unique field (email, mobile phone, site code, cluster code) is taken:
+    the record may already exist (created by hand, or by a run whose answer was lost)."""
+    return any(text in message for messages in exc.errors.values() for message in messages for text in _UNIQUENESS_MESSAGES)
 
 
 _VOLATILE_FIELDS = frozenset({"updated_at", "updated_by", "last_logged_in", "created_at", "created_by"})

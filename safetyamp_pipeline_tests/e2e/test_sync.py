@@ -213,3 +213,46 @@ def test_sink_value_loads_in_a_later_run_with_a_fresh_dagster_home(tmp_path: Pat
 
 def test_current_week_partition_is_the_run_default() -> None:
     assert current_week_key() in PAYROLL_WEEKS.get_partition_keys()
+
+
+def test_dry_run_plans_everything_and_writes_nothing(sandbox_run: SandboxRun) -> None:
+    run = sandbox_run
+    outcome = run.sync(tags={"dry_run": "true"})
+    assert outcome.success, outcome.failure
+    routes = run.requests("safetyamp")["by_route"]
+    assert not any(r.startswith(("POST", "PUT", "PATCH")) for r in routes), routes
+    assert outcome.sinks["site_clusters"]["planned_create"] > 0
+    assert outcome.sinks["users"]["dry_run"] is True
+    assert run.state()["users"] == []
+    planned = run.store.ledger_query(run_id=outcome.run_id)
+    assert planned and {r["status"] for r in planned} == {"planned"}
+    # The real run afterwards creates what the dry run planned for the clusters.
+    real = run.sync()
+    assert real.sinks["site_clusters"]["created"] == outcome.sinks["site_clusters"]["planned_create"]
+
+
+def test_a_record_created_by_hand_is_adopted_not_duplicated(sandbox_run: SandboxRun) -> None:
+    run = sandbox_run
+    assert run.sync().success
+    sites = _by_key(run, "sites")
+    cluster_id = next(iter(sites.values()))["cluster_id"]
+    with run.vista() as db:
+        contract, department = db.execute(
+            "SELECT c.Contract, c.Department FROM bJCCM c JOIN bPRDP d ON d.PRDept = c.Department AND d.PRCo = 1 "
+            "WHERE c.JCCo = 1 LIMIT 1"
+        ).fetchone()
+        db.execute(
+            "INSERT INTO bJCJM (JCCo, Job, Description, Contract, JobStatus, ShipAddress, ShipCity, ShipState, ShipZip) "
+            "VALUES (1, '99901.', 'Hand Made Site', ?, 1, '1 Levee Rd', 'Baton Rouge', 'LA', '70801')",
+            (contract,),
+        )
+    # Someone creates the site in SafetyAmp before the sync does (e.g. a run that died after the POST).
+    response = run.safetyamp("POST", "/api/sites", json={"name": "99901. - Hand Made", "cluster_id": cluster_id, "ext_id": "99901."})
+    assert response.status_code == 201, response.text
+    outcome = run.sync()
+    assert outcome.success, outcome.failure
+    assert outcome.sinks["sites"]["healed"] == 1, {k: v for k, v in outcome.sinks["sites"].items() if k in ("changes", "failures", "rejected", "created", "updated", "unchanged")}
+    assert outcome.sinks["sites"]["failed"] == 0
+    site = _by_key(run, "sites")["99901."]  # _by_key fails on a duplicate
+    assert site["name"] == "99901. - Hand Made Site"
+    assert run.store.failures_open(entity="sites") == []
