@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+from safetyamp_pipeline.sandbox.data_pools import REGIONS
+
 ROOT_CLUSTER_ID = 655
 ROOT_CLUSTER_NAME = "I&I"
 YARD_SITE_ID = 5145
+REGION_CLUSTER_BASE_ID = 656
+REGION_OFFICE_BASE_ID = 5146
 YARD_SITE_NAME = "Yard"
 VEHICLE_ASSET_TYPE_ID = 3183
 VEHICLE_ASSET_TYPE_NAME = "Vehicles"
@@ -100,10 +104,20 @@ def build_safetyamp(as_of: date) -> dict[str, list[dict]]:
         "asset_category_id": VEHICLE_ASSET_CATEGORY_ID,
         "relationships": [],
     }
+    # The tenant's manual set-up also has one cluster per region with a regional office site
+    # attached directly to it: the home site of employees without a recent job (legacy §6.4.2).
+    regions, offices = [], []
+    for n, region in enumerate(REGIONS):
+        cluster_id = REGION_CLUSTER_BASE_ID + n
+        regions.append({**root, "id": cluster_id, "name": region, "parent_cluster_id": ROOT_CLUSTER_ID,
+                        "path": f"/{ROOT_CLUSTER_ID}/", "external_code": region, "depth": 1})
+        offices.append({**yard, "id": REGION_OFFICE_BASE_ID + n, "cluster_id": cluster_id,
+                        "name": f"{region} Regional Office", "street": None, "city": None, "zip_code": None,
+                        "latitude": None, "longitude": None})
     return {
         "users": [],
-        "sites": [yard],
-        "site_clusters": [root],
+        "sites": [yard, *offices],
+        "site_clusters": [root, *regions],
         "user_titles": [],
         "roles": roles,
         "asset_types": [vehicles_type],

@@ -88,11 +88,20 @@ class SinkReport:
         return {name: int(getattr(self, name)) for name in names}
 
 
+UNKEYED_PREFIX = "id:"
+
+
 def reference_key(entity: str, record: Mapping[str, Any]) -> str | None:
+    """The mirror key of a SafetyAmp record: its natural key, or ``id:<id>`` for a record without
+    one (a regional office site has no job number, a user no emp_id) — those are never written by
+    the sync but still matter (home sites, uniqueness of emails and phones)."""
     if entity in REFERENCE_ENTITIES:
         name = record.get("name")
         return str(name).strip() if name else str(record.get("id"))
-    return core_plan.natural_key(entity, record)
+    key = core_plan.natural_key(entity, record)
+    if key is None and record.get("id") is not None:
+        return f"{UNKEYED_PREFIX}{record['id']}"
+    return key
 
 
 def _total_requests(client: Any) -> int:

@@ -34,7 +34,6 @@ def test_first_sync_creates_everything_the_data_allows(synced_once) -> None:
     clusters = _by_key(run, "site_clusters")
     sites = _by_key(run, "sites")
     users = _by_key(run, "users")
-    titles = {r["id"]: r["name"] for r in run.state()["user_titles"]}
     cluster_ids = {r["id"]: key for key, r in clusters.items()}
 
     for entity in ENTITIES:
@@ -57,20 +56,28 @@ def test_first_sync_creates_everything_the_data_allows(synced_once) -> None:
         if not site.rejected and site.key in sites:
             assert cluster_ids[sites[site.key]["cluster_id"]].casefold() == site.refs["cluster"].casefold()
 
-    # Users: titles and home sites as desired.
+    # Users: titles and home sites as desired (the job's site, else the region's office site).
     site_by_id = {r["id"]: key for key, r in sites.items()}
-    checked_home = checked_title = 0
+    all_sites = {r["id"]: r for r in run.state()["sites"]}
+    region_of_cluster = {r["id"]: key for key, r in clusters.items()}
+    checked_job = checked_office = checked_title = 0
     for user in _desired(run, "users"):
         if user.rejected or user.key not in users:
             continue
         record = users[user.key]
-        if user.refs.get("home_site"):
-            assert site_by_id[record["home_site_id"]] == user.refs["home_site"]
-            checked_home += 1
+        job, region = user.refs.get("home_site"), user.refs.get("home_site_region_office")
+        if job and job in sites:
+            assert site_by_id[record["home_site_id"]] == job
+            checked_job += 1
+        else:
+            office = all_sites[record["home_site_id"]]
+            assert office["ext_id"] is None
+            assert region_of_cluster[office["cluster_id"]].casefold() == (region or "").casefold()
+            checked_office += 1
         if user.refs.get("current_title"):
-            assert record["current_title"]["name"].casefold() == user.refs["current_title"].casefold() or titles
+            assert record["current_title"]["name"].casefold() == " ".join(user.refs["current_title"].split()).casefold()
             checked_title += 1
-    assert checked_home > 20 and checked_title > 20
+    assert checked_job > 20 and checked_office > 0 and checked_title > 20
 
     # Rejected employees are reported with a reason and not created.
     rejected_users = [u for u in _desired(run, "users") if u.rejected]

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, func, inspect, select
 
 from safetyamp_pipeline.clients import vista_tables as vt
+from safetyamp_pipeline.sandbox.data_pools import REGIONS
 from safetyamp_pipeline.sandbox.generate import generate_dataset
 
 AS_OF = date(2026, 11, 26)  # a Thursday
@@ -575,7 +576,9 @@ def test_safetyamp_tenant_is_empty_but_for_the_manual_setup(ds):
     state = ds.safetyamp
     assert list(state) == ["users", "sites", "site_clusters", "user_titles", "roles", "asset_types", "assets"]
     assert state["users"] == state["user_titles"] == state["assets"] == []
-    assert len(state["site_clusters"]) == len(state["sites"]) == len(state["asset_types"]) == 1
+    assert len(state["asset_types"]) == 1
+    # Root + one cluster per region, and the yard + one regional office per region.
+    assert len(state["site_clusters"]) == len(state["sites"]) == 1 + len(REGIONS)
 
 
 def test_safetyamp_roles(ds):
@@ -590,7 +593,7 @@ def test_safetyamp_roles(ds):
 
 
 def test_safetyamp_root_cluster(ds):
-    (root,) = ds.safetyamp["site_clusters"]
+    root = ds.safetyamp["site_clusters"][0]
     assert list(root) == CLUSTER_KEYS
     assert (root["name"], root["parent_cluster_id"], root["external_code"], root["depth"], root["path"]) == (
         "I&I", None, None, 0, "/",
@@ -598,9 +601,18 @@ def test_safetyamp_root_cluster(ds):
     assert isinstance(root["id"], int) and SQL_DATETIME.match(root["created_at"])
 
 
+def test_safetyamp_regions_each_have_an_office_site(ds):
+    root, *regions = ds.safetyamp["site_clusters"]
+    assert [r["external_code"] for r in regions] == list(REGIONS)
+    assert all(r["parent_cluster_id"] == root["id"] and r["depth"] == 1 for r in regions)
+    offices = {s["cluster_id"]: s for s in ds.safetyamp["sites"][1:]}
+    assert set(offices) == {r["id"] for r in regions}
+    assert all(s["ext_id"] is None for s in offices.values())
+
+
 def test_safetyamp_yard_site_and_vehicle_asset_type(ds):
-    (root,) = ds.safetyamp["site_clusters"]
-    (yard,) = ds.safetyamp["sites"]
+    root = ds.safetyamp["site_clusters"][0]
+    yard = ds.safetyamp["sites"][0]
     (vehicles,) = ds.safetyamp["asset_types"]
     assert list(yard) == SITE_KEYS
     assert yard["name"] == "Yard" and yard["cluster_id"] == root["id"] and yard["ext_id"] in (None, "YARD")
