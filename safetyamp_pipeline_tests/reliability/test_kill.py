@@ -1,0 +1,143 @@
+"""SIGKILL of the sync process at random points of the create and update phases, each followed by
+a normal run: SafetyAmp ends exactly as a clean sync leaves it, without duplicates, and the ledger
+shows every write that reached SafetyAmp (once)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from safetyamp_pipeline_tests.reliability.helpers import (
+    ENTITIES,
+    NATURAL_KEYS,
+    duplicates,
+    kill_when_requests_reach,
+    report,
+    spawn_sync,
+    start,
+    state_differences,
+    stop,
+)
+
+EMPLOYEES = 80
+
+
+def _index(state: dict, entity: str) -> dict[str, dict]:
+    field = NATURAL_KEYS[entity]
+    return {str(r.get(field)).strip().casefold(): r for r in state.get(entity, []) if r.get(field) not in (None, "")}
+
+
+def _assert_ledger_covers(run, before: dict, after: dict) -> int:
+    """Every record created or changed between two states has an ok ledger entry, and no create
+    is recorded twice. Returns the number of writes checked."""
+    ok = run.store.ledger_query(status="ok")
+    by_record: dict[tuple[str, str], list[dict]] = {}
+    for entry in ok:
+        by_record.setdefault((entry["entity"], str(entry["key"]).strip().casefold()), []).append(entry)
+    creates = [(e["entity"], e["key"]) for e in ok if e["action"] == "create"]
+    assert len(creates) == len(set(creates)), "a create is in the ledger twice"
+    checked = 0
+    volatile = {"updated_at", "updated_by", "site", "current_user", "current_title"}
+    for entity in ENTITIES:
+        old, new = _index(before, entity), _index(after, entity)
+        for key, record in new.items():
+            changed = key not in old or {k: v for k, v in record.items() if k not in volatile} != {
+                k: v for k, v in old[key].items() if k not in volatile
+            }
+            if changed:
+                checked += 1
+                assert (entity, key) in by_record, f"{entity} {key} was written to SafetyAmp but is not in the ledger"
+    return checked
+
+
+def _kill_then_recover(run, rng: random.Random, expected_requests: int, log: Path) -> dict:
+    before = run.state()
+    run.sandbox.safetyamp.reset_request_counts()
+    threshold = rng.randint(3, max(4, expected_requests - 3))
+    process = spawn_sync(run.env, log_path=log)
+    seen = kill_when_requests_reach(process, run, threshold)
+    killed_state = run.state()
+    assert not duplicates(killed_state)
+    recovery = run.sync()
+    assert recovery.success, recovery.failure
+    after = run.state()
+    assert not duplicates(after), duplicates(after)
+    checked = _assert_ledger_covers(run, before, after)
+    recovered = [e for e in run.store.ledger_query(status="ok", run_id=None) if (e.get("error") or "").startswith("answer not recorded")]
+    return {"recovered_in_ledger": len(recovered), "threshold": threshold, "killed_at_request": seen, "killed": seen >= 0, "ledger_checked": checked,
+            "recovery_created": recovery.total("created"), "recovery_updated": recovery.total("updated"),
+            "open_intents_after": len(run.store.intents_open())}
+
+
+def _change_employees(run, rng: random.Random, count: int) -> None:
+    """Vista edits that make the next sync send ``count`` user updates."""
+    with run.vista() as db:
+        rows = db.execute(
+            "SELECT Employee FROM bPREH WHERE PRCo = 1 AND TermDate IS NULL ORDER BY Employee"
+        ).fetchall()
+        for (employee,) in rng.sample(rows, min(count, len(rows))):
+            db.execute("UPDATE bPREH SET City = ? WHERE PRCo = 1 AND Employee = ?", (f"Town {rng.randint(1, 999)}", employee))
+        db.commit()
+
+
+def _scenario(tmp: Path, seed: int, rounds: int) -> list[dict]:
+    rng = random.Random(seed)
+    reference = start(tmp / "reference", employees=EMPLOYEES, seed=seed)
+    try:
+        assert reference.sync().success
+        expected_requests = reference.requests()["total"]
+    finally:
+        stop(reference)
+
+    results = []
+    for round_no in range(rounds):
+        run = start(tmp / f"round{round_no}", employees=EMPLOYEES, seed=seed)
+        try:
+            # Kill during the first sync (creates), then during a sync of Vista edits (updates).
+            results.append({"phase": "create", **_kill_then_recover(run, rng, expected_requests, tmp / f"c{round_no}.log")})
+            _change_employees(run, rng, 30)
+            reference_update = run.state()
+            results.append({"phase": "update", **_kill_then_recover(run, rng, 40, tmp / f"u{round_no}.log")})
+            # After recovery, a clean run has nothing left to do (the kill lost nothing).
+            clean = run.sync("safetyamp_reconcile", tags={"dry_run": "true"})
+            assert clean.success, clean.failure
+            planned = sum(clean.total(c) for c in ("planned_create", "planned_update", "planned_deactivate"))
+            assert planned == 0, clean.sinks
+            assert reference_update != run.state()
+        finally:
+            stop(run)
+    return results
+
+
+def test_sigkill_during_creates_and_updates_loses_nothing(tmp_path: Path) -> None:
+    results = _scenario(tmp_path, seed=41, rounds=1)
+    assert any(r["killed"] for r in results), results
+    report("sigkill", {"points": results})
+
+
+@pytest.mark.slow
+def test_sigkill_at_ten_random_points(tmp_path: Path) -> None:
+    results = _scenario(tmp_path, seed=43, rounds=5)
+    assert sum(r["killed"] for r in results) >= 8, results
+    report("sigkill", {"points": results})
+
+
+def test_recovery_matches_a_clean_sync(tmp_path: Path) -> None:
+    """The state after kill + recovery equals a clean sync of the same data in another sandbox."""
+    rng = random.Random(7)
+    reference = start(tmp_path / "reference", employees=EMPLOYEES, seed=29)
+    try:
+        assert reference.sync().success
+        expected = reference.state()
+        total = reference.requests()["total"]
+    finally:
+        stop(reference)
+    run = start(tmp_path / "killed", employees=EMPLOYEES, seed=29)
+    try:
+        result = _kill_then_recover(run, rng, total, tmp_path / "k.log")
+        assert not state_differences(run.state(), expected), state_differences(run.state(), expected)[:10]
+        report("sigkill_vs_reference", result)
+    finally:
+        stop(run)
