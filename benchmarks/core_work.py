@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,30 +54,42 @@ def load_inputs(env: Mapping[str, str]) -> CoreInputs:
     )
 
 
-def desired_and_plan(inputs: CoreInputs) -> dict[str, int]:
-    """Everything ``core/`` computes for one sync; returns planned actions per kind."""
+def desired_and_plan(inputs: CoreInputs, timings: dict[str, float] | None = None) -> dict[str, int]:
+    """Everything ``core/`` computes for one sync; returns planned actions per kind and, when
+    ``timings`` is given, adds the CPU seconds of each step to it."""
     s = inputs.settings
-    desired = {
-        "site_clusters": core_desired.desired_site_clusters(inputs.departments, s),
-        "sites": core_desired.desired_sites(inputs.jobs, inputs.departments, s),
-        "user_titles": core_desired.desired_titles(inputs.employees, s),
-        "users": core_desired.desired_users(
+    clock = time.process_time
+    steps: dict[str, Callable[[], Any]] = {
+        "site_clusters": lambda: core_desired.desired_site_clusters(inputs.departments, s),
+        "sites": lambda: core_desired.desired_sites(inputs.jobs, inputs.departments, s),
+        "user_titles": lambda: core_desired.desired_titles(inputs.employees, s),
+        "users": lambda: core_desired.desired_users(
             inputs.employees, inputs.payroll, inputs.entra_users, inputs.jobs, inputs.departments, s, today_in_payroll_tz()
         ),
-        "assets": core_desired.desired_assets(inputs.vehicles, s),
+        "assets": lambda: core_desired.desired_assets(inputs.vehicles, s),
     }
+    desired = {}
+    for entity, build in steps.items():
+        started = clock()
+        desired[entity] = build()
+        if timings is not None:
+            timings[f"desired {entity}"] = timings.get(f"desired {entity}", 0.0) + clock() - started
     actions: dict[str, int] = {}
     for entity in PLAN_ORDER:
+        started = clock()
         refs = core_plan.RefIndex.from_state(inputs.state, s)
         for item in core_plan.plan_entity(entity, desired[entity], inputs.state[entity], refs, s):
             actions[item.action] = actions.get(item.action, 0) + 1
+        if timings is not None:
+            timings[f"plan {entity}"] = timings.get(f"plan {entity}", 0.0) + clock() - started
     return actions
 
 
 def measure_core(env: Mapping[str, str]) -> dict[str, Any]:
     inputs = load_inputs(env)
+    timings: dict[str, float] = {}
     started = time.process_time()
-    actions = desired_and_plan(inputs)
+    actions = desired_and_plan(inputs, timings)
     cpu = time.process_time() - started
     tracemalloc.start()
     try:
@@ -90,4 +102,5 @@ def measure_core(env: Mapping[str, str]) -> dict[str, Any]:
         "peak_mb": round(peak / 2**20, 1),
         "employees": len(inputs.employees),
         "planned": dict(sorted(actions.items())),
+        "cpu_seconds_by_step": {step: round(seconds, 3) for step, seconds in timings.items()},
     }

@@ -75,6 +75,8 @@ def targets(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     if scale := _by(results, "scale20k_nochange"):
         add("scale20k nochange: 0 SafetyAmp requests (every repeat)", scale["safetyamp_requests_max"],
             scale["safetyamp_requests_max"] == 0, True)
+        add("scale20k nochange: 0 Samsara driver look-ups (every repeat)", scale["driver_lookups_max"],
+            scale["driver_lookups_max"] == 0, True)
         add(f"scale20k: core CPU <= {SCALE_CORE_CPU:g} s (median)", scale["core"]["cpu_seconds"],
             scale["core"]["cpu_seconds"] <= SCALE_CORE_CPU, False)
         add(f"scale20k: core peak <= {SCALE_CORE_PEAK_MB:g} MB (largest)", scale["core"]["peak_mb"],
@@ -143,6 +145,8 @@ def notes(results: Sequence[dict[str, Any]]) -> str:
                 f"{', '.join(f'{c:.2f}' for c in rep['process_cpu_seconds'])} s; core CPU best {rep['core_cpu_best']:.2f} s, "
                 f"median {rep['core_cpu_median']:.2f} s; core peak {rep['core_peak_mb_max']:.1f} MB"
             )
+            steps = r["core"].get("cpu_seconds_by_step", {})
+            lines.append(f"  core CPU by step (last run): {', '.join(f'{k} {v:.2f}' for k, v in steps.items())}")
     if cold := _by(results, "nochange_cold"):
         lines.append(f"nochange in a fresh process: Dagster run {cold['wall_seconds']:.2f} s, whole process "
                      f"(imports + definitions + run) {cold['process_wall_seconds']:.2f} s")

@@ -2,7 +2,8 @@
 
     python -m benchmarks.run [--skip-scale] [--repeats N] [--keep DIR] [--output FILE]
 
-Dagster's own run log (DEBUG, very long) goes to ``benchmarks/results/bench.log``, not the terminal.
+Dagster's own run log (DEBUG, very long) goes to ``dagster.log`` in the work directory (kept with
+``--keep DIR``), not the terminal.
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ def run(workdir: Path, *, skip_scale: bool, repeats: int) -> dict[str, Any]:
     say = _progress(started)
     info = report.machine()
     results: list[dict[str, Any]] = []
-    RESULTS.mkdir(exist_ok=True)
-    with open(RESULTS / "bench.log", "w", encoding="utf-8") as log, contextlib.redirect_stderr(log):
+    with open(workdir / "dagster.log", "w", encoding="utf-8") as log, contextlib.redirect_stderr(log):
         legacy = workdir / "legacy"
         legacy.mkdir()
         results += scenarios.legacy_scale(legacy, say, repeats)
