@@ -87,9 +87,13 @@ def _root_cause(event: Any) -> str:
     error = getattr(event.event_specific_data, "error", None)
     if error is None:
         return event.message or ""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return error.message.strip()
+    chain = [error]
+    while getattr(chain[-1], "cause", None) is not None:
+        chain.append(chain[-1].cause)
+    # A dg.Failure raised by our own code already says what to do (e.g. which secret to check)
+    # and quotes its cause; anything else is best read at its innermost error.
+    failure = next((e for e in chain if getattr(e, "cls_name", None) == "Failure"), None)
+    return (failure or chain[-1]).message.strip()
 
 
 def summary_table(outcome: SyncOutcome) -> str:
