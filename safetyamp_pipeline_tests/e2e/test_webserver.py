@@ -41,6 +41,7 @@ EXPECTED_CHECKS = {
     ("viewpoint/employees", "employee_numbers_unique"),
     ("viewpoint/employees", "names_present"),
     ("viewpoint/jobs", "job_numbers_unique"),
+    ("entra/users", "email_count_stable"),
     ("desired/sites", "jobs_without_cluster"),
     ("desired/users", "duplicate_emails_and_phones"),
     ("desired/users", "home_site_fallbacks"),
@@ -256,8 +257,8 @@ class DagsterUI:
             raise DagsterUIError(f"repository not served: {found}")
         return found
 
-    def launch(self, job: str = SYNC_JOB, partition: str | None = None) -> str:
-        """Launch ``job`` (for ``partition`` when given) as the UI does; returns the run id."""
+    def launch(self, job: str = SYNC_JOB, partition: str | None = None) -> dict[str, str]:
+        """Launch ``job`` (for ``partition`` when given) as the UI does; returns ``{runId, status}``."""
         tags = [{"key": "dagster/partition", "value": partition}] if partition else []
         params = {
             "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job},
@@ -267,7 +268,7 @@ class DagsterUI:
         result = self.graphql(LAUNCH_MUTATION, {"params": params})["launchRun"]
         if result["__typename"] != "LaunchRunSuccess":
             raise DagsterUIError(f"launchRun of {job} refused: {result}")
-        return result["run"]["runId"]
+        return result["run"]
 
     def wait_for_run(self, run_id: str, timeout: float = 120) -> str:
         """Poll the run until it finishes; returns its final status."""
@@ -288,7 +289,7 @@ class DagsterUI:
         """Launch ``safetyamp_sync`` for ``partition`` (default: the current week) and wait for success."""
         from safetyamp_pipeline.sync.calendar import current_week_key
 
-        run_id = self.launch(SYNC_JOB, partition or current_week_key())
+        run_id = self.launch(SYNC_JOB, partition or current_week_key())["runId"]
         status = self.wait_for_run(run_id, timeout)
         if status != "SUCCESS":
             raise DagsterUIError(f"run {run_id} ended {status}\n{self.log_tails()}")
@@ -388,7 +389,10 @@ def test_sync_launched_through_the_ui_writes_safetyamp(ui: DagsterUI) -> None:
     from safetyamp_pipeline.sync.calendar import current_week_key
 
     week = current_week_key()
-    run_id = ui.launch(SYNC_JOB, week)
+    launched = ui.launch(SYNC_JOB, week)
+    run_id = launched["runId"]
+    # The webserver only queues the run; the daemon's run coordinator starts it.
+    assert launched["status"] == "QUEUED"
     status = ui.wait_for_run(run_id, timeout=150)
     assert status == "SUCCESS", f"run {run_id} ended {status}\n{ui.log_tails()}"
 
