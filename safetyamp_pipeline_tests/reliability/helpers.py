@@ -128,6 +128,32 @@ def state_differences(actual: Mapping[str, list[dict]], expected: Mapping[str, l
     return problems
 
 
+def _index(state: Mapping[str, list[dict]], entity: str) -> dict[str, dict]:
+    field = NATURAL_KEYS[entity]
+    return {_key_text(r.get(field)): r for r in state.get(entity, []) if r.get(field) not in (None, "")}
+
+
+def unrecorded_writes(store: Any, before: Mapping[str, list[dict]], after: Mapping[str, list[dict]]) -> tuple[int, list[tuple[str, str]]]:
+    """Records created or changed in SafetyAmp between two states, and those among them without a
+    successful ledger entry. Also asserts that no create is in the ledger twice."""
+    ok = store.ledger_query(status="ok")
+    creates = [(e["entity"], e["key"]) for e in ok if e["action"] == "create"]
+    assert len(creates) == len(set(creates)), "a create is in the ledger twice"
+    recorded = {(e["entity"], _key_text(e["key"])) for e in ok}
+    volatile = {"updated_at", "updated_by", "site", "current_user", "current_title"}
+    written, missing = 0, []
+    for entity in ENTITIES:
+        old, new = _index(before, entity), _index(after, entity)
+        for key, record in new.items():
+            stable_new = {k: v for k, v in record.items() if k not in volatile}
+            if key in old and stable_new == {k: v for k, v in old[key].items() if k not in volatile}:
+                continue
+            written += 1
+            if (entity, key) not in recorded:
+                missing.append((entity, key))
+    return written, missing
+
+
 def record_count(state: Mapping[str, list[dict]]) -> int:
     return sum(len(state.get(entity, [])) for entity in NATURAL_KEYS)
 

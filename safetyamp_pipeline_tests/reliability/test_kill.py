@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from safetyamp_pipeline_tests.reliability.helpers import (
-    ENTITIES,
-    NATURAL_KEYS,
     duplicates,
     kill_when_requests_reach,
     report,
@@ -19,37 +17,18 @@ from safetyamp_pipeline_tests.reliability.helpers import (
     start,
     state_differences,
     stop,
+    unrecorded_writes,
 )
 
 EMPLOYEES = 80
 
 
-def _index(state: dict, entity: str) -> dict[str, dict]:
-    field = NATURAL_KEYS[entity]
-    return {str(r.get(field)).strip().casefold(): r for r in state.get(entity, []) if r.get(field) not in (None, "")}
-
-
 def _assert_ledger_covers(run, before: dict, after: dict) -> int:
     """Every record created or changed between two states has an ok ledger entry, and no create
     is recorded twice. Returns the number of writes checked."""
-    ok = run.store.ledger_query(status="ok")
-    by_record: dict[tuple[str, str], list[dict]] = {}
-    for entry in ok:
-        by_record.setdefault((entry["entity"], str(entry["key"]).strip().casefold()), []).append(entry)
-    creates = [(e["entity"], e["key"]) for e in ok if e["action"] == "create"]
-    assert len(creates) == len(set(creates)), "a create is in the ledger twice"
-    checked = 0
-    volatile = {"updated_at", "updated_by", "site", "current_user", "current_title"}
-    for entity in ENTITIES:
-        old, new = _index(before, entity), _index(after, entity)
-        for key, record in new.items():
-            changed = key not in old or {k: v for k, v in record.items() if k not in volatile} != {
-                k: v for k, v in old[key].items() if k not in volatile
-            }
-            if changed:
-                checked += 1
-                assert (entity, key) in by_record, f"{entity} {key} was written to SafetyAmp but is not in the ledger"
-    return checked
+    written, missing = unrecorded_writes(run.store, before, after)
+    assert not missing, f"written to SafetyAmp but not in the ledger: {missing[:10]}"
+    return written
 
 
 def _kill_then_recover(run, rng: random.Random, expected_requests: int, log: Path) -> dict:
