@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import tempfile
 import urllib.parse
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ DIALOG_BESIDE_CSS = """
 def change_vista(ui: DagsterUI, renames: int, terminations: int, round_number: int) -> None:
     """Rename ``renames`` active employees and terminate ``terminations`` others in Vista."""
     path = ui.env["VIEWPOINT_DB_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:  # commit, then close
         active = [e for (e,) in db.execute(
             "SELECT Employee FROM bPREH WHERE PRCo = 1 AND TermDate IS NULL ORDER BY Employee"
         )]
