@@ -37,4 +37,9 @@ def ensure_dagster_home(root: Path) -> Path:
     config = root / "dagster.yaml"
     if config.exists() and not (home / "dagster.yaml").exists():
         shutil.copy(config, home / "dagster.yaml")
+    # Create the instance's storage once, here: the webserver and the daemon starting together on
+    # an empty DAGSTER_HOME can both try to create it ("alembic_version already exists").
+    import dagster as dg
+
+    dg.DagsterInstance.from_config(str(home)).dispose()
     return home
