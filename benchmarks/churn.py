@@ -61,6 +61,15 @@ def _synced_employees(state: dict[str, list[dict]]) -> list[str]:
     return sorted(keys, key=int)
 
 
+def _sharing_unique_values(db: sqlite3.Connection) -> set[str]:
+    holders: dict[str, set[str]] = {}
+    for emp, cell, phone, email in db.execute("SELECT Employee, CellPhone, Phone, Email FROM bPREH WHERE PRCo = 1"):
+        for value in (_digits(cell), _digits(phone), str(email or "").strip().casefold()):
+            if value:
+                holders.setdefault(value, set()).add(str(emp))
+    return {emp for emps in holders.values() if len(emps) > 1 for emp in emps}
+
+
 class _PhoneSource:
     """Fresh valid NANP mobile numbers nobody in Vista or SafetyAmp holds yet."""
 
@@ -102,6 +111,10 @@ def apply_churn(
         taken = {_digits(v) for (v,) in db.execute("SELECT CellPhone FROM bPREH UNION SELECT Phone FROM bPREH")}
         taken |= {_digits(u.get("mobile_phone")) for u in state["users"]} | {_digits(u.get("work_phone")) for u in state["users"]}
         phone = _PhoneSource(taken)
+        # An employee sharing a phone or e-mail with another would, once edited or terminated,
+        # release that value to the other (a second, legitimate write): only unshared ones are picked.
+        sharing = _sharing_unique_values(db)
+        candidates = [c for c in candidates if c not in sharing]
         needed = edits + terminations
         step = max(2, len(candidates) // (needed + 1))
         picked = candidates[round_no - 1 :: step][:needed]

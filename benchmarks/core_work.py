@@ -22,6 +22,15 @@ from safetyamp_pipeline.sync.calendar import lookback_keys, today_in_payroll_tz
 
 MIRRORED = ("site_clusters", "sites", "user_titles", "users", "assets", "roles", "asset_types")
 PLAN_ORDER = ("site_clusters", "sites", "user_titles", "users", "assets")
+# The state each sink resolves references from (defs/safetyamp/sinks.py: upstream sinks + reference
+# entities + the entity itself), so the plan is timed as the sinks run it.
+REF_STATE = {
+    "site_clusters": ("site_clusters",),
+    "sites": ("site_clusters", "sites"),
+    "user_titles": ("user_titles",),
+    "users": ("sites", "site_clusters", "user_titles", "roles", "users"),
+    "assets": ("users", "sites", "asset_types", "assets"),
+}
 
 
 @dataclass
@@ -77,7 +86,7 @@ def desired_and_plan(inputs: CoreInputs, timings: dict[str, float] | None = None
     actions: dict[str, int] = {}
     for entity in PLAN_ORDER:
         started = clock()
-        refs = core_plan.RefIndex.from_state(inputs.state, s)
+        refs = core_plan.RefIndex.from_state({e: inputs.state[e] for e in REF_STATE[entity]}, s)
         for item in core_plan.plan_entity(entity, desired[entity], inputs.state[entity], refs, s):
             actions[item.action] = actions.get(item.action, 0) + 1
         if timings is not None:
