@@ -32,6 +32,7 @@ from safetyamp_pipeline.sync.masking import mask_record, mask_text
 REFERENCE_ENTITIES = ("roles", "asset_types")
 WRITE_ACTIONS = ("create", "update", "deactivate")
 CONSECUTIVE_TRANSIENT_LIMIT = 10
+RETRY_PASSES = 3  # extra passes over transient failures in the same run, while each one makes progress
 CHANGE_TABLE_ROWS = 50
 
 
@@ -453,8 +454,14 @@ class Reconciler:
                     "%s: %d transient failures in a row; the remaining writes wait for the next run",
                     entity, consecutive_transient,
                 )
-        if transient_keys and not aborted and not self.options.dry_run:
-            self._second_pass(entity, transient_keys, deferred_keys, desired_by_key, state, report)
+        passes = 0
+        while transient_keys and not aborted and not self.options.dry_run and passes < RETRY_PASSES:
+            passes += 1
+            progress, transient_keys, deferred_keys = self._second_pass(
+                entity, transient_keys, deferred_keys, desired_by_key, state, report
+            )
+            if not progress:
+                break
         report.drift = self.drift.get(entity, 0)
         report.api_calls = _total_requests(self.client) - calls_before
         report.rate_limit_wait_seconds = _limiter_wait(self.client) - wait_before
@@ -470,24 +477,28 @@ class Reconciler:
         desired_by_key: Mapping[str, DesiredRecord],
         state: dict[str, list[dict]],
         report: SinkReport,
-    ) -> None:
-        """Retry once, in the same run, the writes that failed transiently: re-read the entity first
-        (a create whose answer was lost may have happened; the read settles its intent), then
-        re-plan those records alone. A record that fails again waits for the next run."""
+    ) -> tuple[bool, list[str], list[str]]:
+        """Retry, in the same run, the writes that failed transiently: re-read the entity first (a
+        create whose answer was lost may have happened; the read settles its intent), then re-plan
+        and send those records (and the ones that waited for them). Returns whether any of them
+        succeeded, and the keys still failed transiently and still waiting."""
         try:
             fresh = self.full_read(entity)
         except ApiError as exc:
-            self.log.warning("%s: no second pass, the re-read failed: %s", entity, mask_text(str(exc)))
-            return
+            self.log.warning("%s: no further pass, the re-read failed: %s", entity, mask_text(str(exc)))
+            return False, [], []
         state[entity] = list(fresh.values())
         refs = core_plan.RefIndex.from_state(state, self.settings)
         deferred = set(deferred_keys)
         wanted = set(keys) | deferred
         self.log.info(
-            "%s: second pass for %d writes that failed transiently and %d that waited for them",
+            "%s: another pass for %d writes that failed transiently and %d that waited for them",
             entity, len(keys), len(deferred_keys),
         )
         recovered: set[str] = set()
+        still_transient: list[str] = []
+        still_deferred: list[str] = []
+        progress = False
         # Plan the whole entity (a plan of a subset would retire every asset outside it) and keep
         # only the retried records.
         items = core_plan.plan_entity(entity, list(desired_by_key.values()), list(fresh.values()), refs, self.settings)
@@ -500,12 +511,23 @@ class Reconciler:
                     recovered.add(item.key)  # the first attempt had reached SafetyAmp after all
                 self.store.failure_clear(entity, item.key)
                 continue
-            if item.action not in WRITE_ACTIONS or item.deferred:
+            if item.action not in WRITE_ACTIONS:
                 continue
-            if self._apply_one(item, report, heal=lambda _: None) == "ok":
-                if item.key in deferred:
-                    report.rejected_before_send -= 1
-                else:
+            if item.deferred:
+                still_deferred.append(item.key)
+                continue
+            outcome = self._apply_one(item, report, heal=lambda _: None)
+            if item.key in deferred:
+                report.rejected_before_send -= 1  # sent at last: no longer "skipped"
+            if outcome == "transient":
+                still_transient.append(item.key)
+                if item.key not in deferred:
+                    # counted failed already for its first attempt
+                    report.failed -= 1
+                    report.transient_failures -= 1
+            if outcome == "ok":
+                progress = True
+                if item.key not in deferred:
                     recovered.add(item.key)
                 written = self.store_record(entity, item.key)
                 if written is not None:
@@ -515,7 +537,10 @@ class Reconciler:
             # every failed attempt.
             report.failed -= len(recovered)
             report.transient_failures -= len(recovered)
-            report.failures = [f for f in report.failures if f["key"] not in recovered]
+        # One row per record still failed: its latest attempt.
+        latest = {f["key"]: f for f in report.failures if f["key"] not in recovered}
+        report.failures = list(latest.values())
+        return progress or bool(recovered), still_transient, still_deferred
 
 
 _UNIQUENESS_MESSAGES = ("already been taken", "already in use")
