@@ -17,6 +17,7 @@ import os
 import re
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +29,7 @@ from safetyamp_pipeline.sandbox.safetyamp_validation import VALIDATORS
 from safetyamp_pipeline_tests.core.factories import AS_OF, ENTITY_ORDER, base_state, desired_all
 
 S = SyncSettings()
-EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "40"))
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 SQL = ["'; DROP TABLE bPREH;--", "1 OR 1=1", "Robert'); DELETE FROM users;--", "\" OR \"\"=\""]
@@ -98,12 +99,20 @@ FIELD_WORDS = set(EMPLOYEE_COLUMNS) | set(JOB_COLUMNS) | set(DEPT_COLUMNS) | set
     "current_title", "Job", "department", "cluster", "region", "row"}
 
 
+def _limit(entity: str, field: str) -> int:
+    if entity == "site_clusters" and field == "external_code":
+        # Known defect (see test_region_cluster_code_respects_the_code_limit): region clusters carry
+        # the region text, capped at TEXT_MAX, as their code.
+        return n.TEXT_MAX
+    return LIMITS.get(field, n.DESCRIPTION_MAX)
+
+
 def _check_payload(entity: str, key: str, payload: dict[str, Any]) -> None:
     for field, value in payload.items():
         if isinstance(value, str):
             assert not CONTROL.search(value), (entity, key, field, value)
             assert value == value.strip() or field == "description", (entity, key, field, value)
-            assert len(value) <= LIMITS.get(field, n.DESCRIPTION_MAX), (entity, key, field, len(value))
+            assert len(value) <= _limit(entity, field), (entity, key, field, len(value))
         if field in DATE_FIELDS and value is not None:
             day = dt.date.fromisoformat(value)
             assert n.MIN_YEAR <= day.year <= n.MAX_YEAR, (entity, key, field, value)
@@ -183,3 +192,15 @@ def test_one_bad_row_never_stops_the_good_one(employees) -> None:
     assert not refused
     mine = [i for i in items["users"] if i.key == "987654"]
     assert mine and mine[0].action == "create", [(i.key, i.action, i.reason) for i in mine]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core/desired.py desired_site_clusters uses the udRegion text (cleaned to TEXT_MAX=255) as a region "
+    "cluster's external_code, which core documents as a code capped at CODE_MAX=100; a udRegion longer "
+    "than 100 characters is sent as a longer code instead of being rejected with an issue naming udRegion"))
+def test_region_cluster_code_respects_the_code_limit() -> None:
+    region = "Region " + "x" * 150
+    desired = desired_all([{**GOOD_DEPT, "udRegion": region}], [GOOD_JOB], [GOOD_EMPLOYEE], [GOOD_PAYROLL], [], [])
+    _, items = _send_all(desired)
+    codes = [i.payload.get("external_code") for i in items["site_clusters"] if i.payload]
+    assert codes and all(len(c or "") <= n.CODE_MAX for c in codes), [len(c or "") for c in codes]
