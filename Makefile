@@ -19,8 +19,12 @@ validate: $(STAMP)
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
 	$(VENV)/bin/dg check defs
 
+# Two workers (the machine has two cores); a test file stays on one worker so that its
+# module-scoped sandboxes are built once.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: lint validate
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 sync: $(STAMP)
 	$(PY) -m safetyamp_pipeline.devtools.make_sync
