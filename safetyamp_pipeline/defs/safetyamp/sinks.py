@@ -14,10 +14,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import dagster as dg
+from sqlalchemy.exc import SQLAlchemyError
 
 from safetyamp_pipeline.clients.errors import ApiError, Forbidden, Unauthorized
 from safetyamp_pipeline.clients.resources import SafetyAmpResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.core.models import record_from_row
+from safetyamp_pipeline.store.errors import StoreError
+from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.metadata import markdown_table
 from safetyamp_pipeline.sync.reconcile import MassDeactivationBlocked, Reconciler, SinkOptions, SinkReport
 
@@ -71,6 +74,19 @@ def _upstream_state(sync_store, ref_sinks: Sequence[str], ref_entities: Sequence
     return state, from_mirror
 
 
+def store_failure(entity: str, exc: Exception) -> dg.Failure:
+    """The sync store failed during a sink. The SQLAlchemy error is not chained: its text quotes
+    the statement's parameters (ledger and mirror rows hold person data). Writes already sent are
+    recorded as open intents; the next run re-reads SafetyAmp and completes the ledger."""
+    original = exc if isinstance(exc, StoreError) else (getattr(exc, "orig", None) or exc)
+    first_line = (str(original).strip().splitlines() or [""])[0]
+    return dg.Failure(
+        description=f"The sync store became unavailable during safetyamp/{entity} "
+        f"({type(original).__name__}: {mask_text(first_line)[:300]}). Writes already sent are kept as open "
+        "intents; the next run re-reads SafetyAmp and completes the ledger."
+    )
+
+
 def run_sink(
     context: dg.AssetExecutionContext,
     entity: str,
@@ -101,10 +117,15 @@ def run_sink(
         ) from exc
     except ApiError as exc:
         raise dg.Failure(description=f"SafetyAmp {entity}: {exc}") from exc
+    except (SQLAlchemyError, StoreError) as exc:
+        raise store_failure(entity, exc) from None
 
-    records = list(sync_store.mirror_records(entity).values())
-    if not options.dry_run:
-        sync_store.save_asset_value(f"safetyamp/{entity}", records, run_id=context.run.run_id)
+    try:
+        records = list(sync_store.mirror_records(entity).values())
+        if not options.dry_run:
+            sync_store.save_asset_value(f"safetyamp/{entity}", records, run_id=context.run.run_id)
+    except (SQLAlchemyError, StoreError) as exc:
+        raise store_failure(entity, exc) from None
     context.log.info(
         "safetyamp/%s: created %d, updated %d, deactivated %d, unchanged %d, rejected %d, failed %d, %d API calls",
         entity, report.created, report.updated, report.deactivated, report.unchanged,
