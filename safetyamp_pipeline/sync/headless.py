@@ -93,7 +93,9 @@ def _root_cause(event: Any) -> str:
     # A dg.Failure raised by our own code already says what to do (e.g. which secret to check)
     # and quotes its cause; anything else is best read at its innermost error.
     failure = next((e for e in chain if getattr(e, "cls_name", None) == "Failure"), None)
-    return (failure or chain[-1]).message.strip()
+    if failure is not None:
+        return failure.message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
+    return chain[-1].message.strip()
 
 
 def summary_table(outcome: SyncOutcome) -> str:
