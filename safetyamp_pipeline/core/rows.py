@@ -59,6 +59,9 @@ def department_regions(
         if region is None:
             sink.append(Issue("site_clusters", label, "udRegion", f"department {label}: field udRegion is empty, no cluster"))
             continue
+        if len(region) > CODE_MAX:  # the region name is the region cluster's code
+            sink.append(Issue("site_clusters", label, "udRegion", f"department {label}: field udRegion is longer than {CODE_MAX} characters, no cluster"))
+            continue
         region_fold = _fold(region)
         if region_fold == root_fold:
             sink.append(Issue("site_clusters", label, "udRegion", f"department {label}: region {region!r} has the root cluster's name"))

@@ -17,7 +17,6 @@ import os
 import re
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,10 +99,6 @@ FIELD_WORDS = set(EMPLOYEE_COLUMNS) | set(JOB_COLUMNS) | set(DEPT_COLUMNS) | set
 
 
 def _limit(entity: str, field: str) -> int:
-    if entity == "site_clusters" and field == "external_code":
-        # Known defect (see test_region_cluster_code_respects_the_code_limit): region clusters carry
-        # the region text, capped at TEXT_MAX, as their code.
-        return n.TEXT_MAX
     return LIMITS.get(field, n.DESCRIPTION_MAX)
 
 
@@ -194,13 +189,13 @@ def test_one_bad_row_never_stops_the_good_one(employees) -> None:
     assert mine and mine[0].action == "create", [(i.key, i.action, i.reason) for i in mine]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/desired.py desired_site_clusters uses the udRegion text (cleaned to TEXT_MAX=255) as a region "
-    "cluster's external_code, which core documents as a code capped at CODE_MAX=100; a udRegion longer "
-    "than 100 characters is sent as a longer code instead of being rejected with an issue naming udRegion"))
 def test_region_cluster_code_respects_the_code_limit() -> None:
     region = "Region " + "x" * 150
     desired = desired_all([{**GOOD_DEPT, "udRegion": region}], [GOOD_JOB], [GOOD_EMPLOYEE], [GOOD_PAYROLL], [], [])
     _, items = _send_all(desired)
     codes = [i.payload.get("external_code") for i in items["site_clusters"] if i.payload]
-    assert codes and all(len(c or "") <= n.CODE_MAX for c in codes), [len(c or "") for c in codes]
+    assert all(len(c or "") <= n.CODE_MAX for c in codes), [len(c or "") for c in codes]
+    # The department gets no cluster, and the issue names the field.
+    assert not any(c and c.startswith("Region x") for c in codes)
+    issues = [i for i in desired["site_clusters"].issues if i.field == "udRegion"]
+    assert issues and "longer than" in issues[0].message
