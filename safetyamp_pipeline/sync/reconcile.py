@@ -236,6 +236,10 @@ class Reconciler:
 
     # -- planning --------------------------------------------------------------------------------
 
+    def was_read_in_full(self, entity: str) -> bool:
+        """Whether this run replaced the entity's mirror with a full read of SafetyAmp."""
+        return entity in self._fully_read
+
     def store_record(self, entity: str, key: str) -> dict | None:
         return self._written.get((entity, key))
 

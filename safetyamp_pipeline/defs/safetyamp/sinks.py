@@ -87,6 +87,19 @@ def store_failure(entity: str, exc: Exception) -> dg.Failure:
     )
 
 
+def _save_sink_value(sync_store, entity: str, report: SinkReport, read_in_full: bool, dry_run: bool, run_id: str) -> int:
+    """Save the entity's SafetyAmp records as the sink's value; returns their count. When nothing
+    was written or read the stored value is still exact, so an unchanged hour skips the rewrite."""
+    info = sync_store.asset_value_info(f"safetyamp/{entity}")
+    unchanged = not (report.created or report.updated or report.deactivated or report.healed or read_in_full)
+    if info is not None and (dry_run or unchanged):
+        return int(info["row_count"])
+    records = list(sync_store.mirror_records(entity).values())
+    if not dry_run:
+        sync_store.save_asset_value(f"safetyamp/{entity}", records, run_id=run_id)
+    return len(records)
+
+
 def run_sink(
     context: dg.AssetExecutionContext,
     entity: str,
@@ -121,9 +134,9 @@ def run_sink(
         raise store_failure(entity, exc) from None
 
     try:
-        records = list(sync_store.mirror_records(entity).values())
-        if not options.dry_run:
-            sync_store.save_asset_value(f"safetyamp/{entity}", records, run_id=context.run.run_id)
+        row_count = _save_sink_value(
+            sync_store, entity, report, reconciler.was_read_in_full(entity), options.dry_run, context.run.run_id
+        )
     except (SQLAlchemyError, StoreError) as exc:
         raise store_failure(entity, exc) from None
     context.log.info(
@@ -132,7 +145,7 @@ def run_sink(
         report.rejected_before_send, report.failed, report.api_calls,
     )
     return dg.MaterializeResult(
-        metadata={**_report_metadata(report, context.run.run_id, options.dry_run), "dagster/row_count": len(records)},
+        metadata={**_report_metadata(report, context.run.run_id, options.dry_run), "dagster/row_count": row_count},
         check_results=[
             dg.AssetCheckResult(
                 check_name="writes_succeeded",
