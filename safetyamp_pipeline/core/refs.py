@@ -89,8 +89,12 @@ class RefIndex:
         self.unkeyed_clusters_by_name: dict[str, dict[str, Any]] = {}
         self.office_site_by_cluster: dict[int, dict[str, Any]] = {}
         self.users_by_id: dict[Any, dict[str, Any]] = {}
-        self.users_by_email: dict[str, list[Any]] = {}  # email key -> user ids (possibly stale)
-        self.users_by_mobile: dict[str, list[Any]] = {}
+        # email key / mobile -> user ids (possibly stale: readers re-check the holder's record).
+        # Built on first use: only the users plan needs them, and normalizing every user's phone
+        # for the other plans (assets resolve drivers through users_by_key) is wasted work.
+        self._users_by_email: dict[str, list[Any]] = {}
+        self._users_by_mobile: dict[str, list[Any]] = {}
+        self._contacts_indexed = False
 
     @classmethod
     @without_gc
@@ -143,12 +147,32 @@ class RefIndex:
     def _learn_user(self, record: dict[str, Any]) -> None:
         user_id = record.get("id")
         self.users_by_id[user_id] = record
+        if self._contacts_indexed:
+            self._index_contacts(user_id, record)
+
+    def _index_contacts(self, user_id: Any, record: Mapping[str, Any]) -> None:
         email = email_key(record.get("email"))
         if email:
-            self.users_by_email.setdefault(email, []).append(user_id)
+            self._users_by_email.setdefault(email, []).append(user_id)
         mobile = normalize_phone(record.get("mobile_phone"))
         if mobile:
-            self.users_by_mobile.setdefault(mobile, []).append(user_id)
+            self._users_by_mobile.setdefault(mobile, []).append(user_id)
+
+    def _ensure_contacts(self) -> None:
+        if not self._contacts_indexed:
+            self._contacts_indexed = True
+            for user_id, record in self.users_by_id.items():
+                self._index_contacts(user_id, record)
+
+    @property
+    def users_by_email(self) -> dict[str, list[Any]]:
+        self._ensure_contacts()
+        return self._users_by_email
+
+    @property
+    def users_by_mobile(self) -> dict[str, list[Any]]:
+        self._ensure_contacts()
+        return self._users_by_mobile
 
     # ---------------------------------------------------------------- lookups
 
