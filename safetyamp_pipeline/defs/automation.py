@@ -12,14 +12,10 @@ import os
 
 import dagster as dg
 
+from safetyamp_pipeline.defs.resources import AUTOMATION_RUNNING
 from safetyamp_pipeline.defs.safetyamp.sinks import FULL_READ_TAG
 from safetyamp_pipeline.sync.calendar import current_week_key
 
-IS_PRODUCTION = os.environ.get("SAFETYAMP_ENV", "sandbox").strip().lower() == "production"
-# RUNNING in production, STOPPED in the sandbox; SAFETYAMP_AUTOMATION_DEFAULT=stopped|running
-# overrides it (e.g. a first production deployment that must not sync before its dry run).
-_AUTOMATION_DEFAULT = os.environ.get("SAFETYAMP_AUTOMATION_DEFAULT", "").strip().lower()
-AUTOMATION_RUNNING = _AUTOMATION_DEFAULT == "running" if _AUTOMATION_DEFAULT in ("running", "stopped") else IS_PRODUCTION
 SCHEDULE_STATUS = dg.DefaultScheduleStatus.RUNNING if AUTOMATION_RUNNING else dg.DefaultScheduleStatus.STOPPED
 SCHEDULE_TIMEZONE = os.environ.get("SAFETYAMP_SCHEDULE_TIMEZONE", "America/Chicago")
 SYNC_CRON = os.environ.get("SAFETYAMP_SYNC_CRON", "0 * * * *")

@@ -21,6 +21,19 @@ from safetyamp_pipeline.clients.resources import (
 )
 
 
+def automation_running(env: Mapping[str, str]) -> bool:
+    """Default status of the schedules and sensors: RUNNING in production, STOPPED in the sandbox;
+    ``SAFETYAMP_AUTOMATION_DEFAULT=stopped|running`` overrides it (e.g. a first production
+    deployment that must not sync before its dry run has been reviewed)."""
+    override = env.get("SAFETYAMP_AUTOMATION_DEFAULT", "").strip().lower()
+    if override in ("running", "stopped"):
+        return override == "running"
+    return env.get("SAFETYAMP_ENV", "sandbox").strip().lower() == "production"
+
+
+AUTOMATION_RUNNING = automation_running(os.environ)
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
