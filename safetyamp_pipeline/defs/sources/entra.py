@@ -5,6 +5,7 @@ import dagster as dg
 
 from safetyamp_pipeline.clients.resources import GraphResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.defs.sources.viewpoint import ALLOW_EMPLOYEE_DROP_TAG, SOURCE_FRESHNESS
+from safetyamp_pipeline.store import MissingAssetValue
 from safetyamp_pipeline.sync.metadata import source_metadata
 
 ENTRA_FIELDS = ("id", "employeeId", "mail", "userPrincipalName", "accountEnabled")
@@ -49,7 +50,7 @@ def entra_users(
     try:
         baseline_rows = sync_store.load_asset_value(EMAIL_BASELINE_KEY)
         baseline = int(baseline_rows[0]["with_email"]) if baseline_rows else None
-    except Exception:  # no accepted baseline yet
+    except MissingAssetValue:  # no accepted baseline yet (any other store error fails the step)
         baseline = None
     allowed_drop = sync_settings.employee_drop_share
     overridden = context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true"

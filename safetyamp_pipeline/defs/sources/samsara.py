@@ -8,6 +8,7 @@ import dagster as dg
 from safetyamp_pipeline.clients.resources import SamsaraResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.core.driver_link import driver_employee_number
 from safetyamp_pipeline.defs.sources.viewpoint import SOURCE_FRESHNESS
+from safetyamp_pipeline.store import MissingAssetValue
 from safetyamp_pipeline.sync.metadata import source_metadata
 
 DRIVER_CACHE_KEY = "samsara/driver_employee_numbers"
@@ -17,7 +18,7 @@ DRIVER_CACHE_MAX_AGE = timedelta(hours=24)
 def _load_driver_cache(store) -> dict[str, dict]:
     try:
         return {row["driver_id"]: row for row in store.load_asset_value(DRIVER_CACHE_KEY)}
-    except Exception:
+    except MissingAssetValue:  # no driver looked up yet
         return {}
 
 

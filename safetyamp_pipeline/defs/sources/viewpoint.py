@@ -7,6 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import SyncSettingsResource, SyncStoreResource, VistaResource
+from safetyamp_pipeline.store import MissingAssetValue
 from safetyamp_pipeline.sync.calendar import (
     PAYROLL_WEEKS,
     current_week_key,
@@ -112,7 +113,7 @@ def viewpoint_employees(
     try:
         baseline_rows = sync_store.load_asset_value(EMPLOYEE_BASELINE_KEY)
         baseline = int(baseline_rows[0]["active"]) if baseline_rows else None
-    except Exception:  # no accepted baseline yet
+    except MissingAssetValue:  # no accepted baseline yet (any other store error fails the step)
         baseline = None
     allowed_drop = sync_settings.employee_drop_share
     overridden = context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true"
