@@ -5,7 +5,7 @@ import dagster as dg
 
 from safetyamp_pipeline.clients.resources import GraphResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.defs.sources.viewpoint import ALLOW_EMPLOYEE_DROP_TAG, SOURCE_FRESHNESS
-from safetyamp_pipeline.store import MissingAssetValue
+from safetyamp_pipeline.sync.count_guard import check_count
 from safetyamp_pipeline.sync.metadata import source_metadata
 
 ENTRA_FIELDS = ("id", "employeeId", "mail", "userPrincipalName", "accountEnabled")
@@ -47,17 +47,13 @@ def entra_users(
     context.log.info("Read %d Entra users (%d enabled)", len(users), enabled)
 
     with_email = _with_email(users)
-    try:
-        baseline_rows = sync_store.load_asset_value(EMAIL_BASELINE_KEY)
-        baseline = int(baseline_rows[0]["with_email"]) if baseline_rows else None
-    except MissingAssetValue:  # no accepted baseline yet (any other store error fails the step)
-        baseline = None
     allowed_drop = sync_settings.employee_drop_share
-    overridden = context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true"
-    stable = not baseline or with_email >= baseline * (1 - allowed_drop) or overridden
-    if stable:
-        sync_store.save_asset_value(EMAIL_BASELINE_KEY, [{"with_email": with_email}], run_id=context.run.run_id)
-    else:
+    guard = check_count(
+        sync_store, EMAIL_BASELINE_KEY, "with_email", with_email, allowed_drop=allowed_drop,
+        overridden=context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true", run_id=context.run.run_id,
+    )
+    baseline, overridden, stable = guard.baseline, guard.overridden, guard.stable
+    if not stable:
         context.log.error(
             "Entra users with an employee id and an e-mail fell from %s to %d (more than %.0f%%): the user "
             "sync stops before any write. Fix the directory read, or re-run with tag %s=true if the drop is real.",

@@ -7,7 +7,6 @@ from datetime import timedelta
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import SyncSettingsResource, SyncStoreResource, VistaResource
-from safetyamp_pipeline.store import MissingAssetValue
 from safetyamp_pipeline.sync.calendar import (
     PAYROLL_WEEKS,
     current_week_key,
@@ -15,6 +14,7 @@ from safetyamp_pipeline.sync.calendar import (
     today_in_payroll_tz,
     week_bounds,
 )
+from safetyamp_pipeline.sync.count_guard import check_count
 from safetyamp_pipeline.sync.metadata import markdown_table, source_metadata
 
 SOURCE_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3))
@@ -110,16 +110,12 @@ def viewpoint_employees(
     duplicate_numbers = sorted(str(n) for n, c in numbers.items() if c > 1)
     nameless = [str(r.get("Employee")) for r in rows if not _trimmed(r.get("FirstName")) or not _trimmed(r.get("LastName"))]
 
-    try:
-        baseline_rows = sync_store.load_asset_value(EMPLOYEE_BASELINE_KEY)
-        baseline = int(baseline_rows[0]["active"]) if baseline_rows else None
-    except MissingAssetValue:  # no accepted baseline yet (any other store error fails the step)
-        baseline = None
     allowed_drop = sync_settings.employee_drop_share
-    overridden = context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true"
-    stable = baseline is None or baseline == 0 or active >= baseline * (1 - allowed_drop) or overridden
-    if stable:
-        sync_store.save_asset_value(EMPLOYEE_BASELINE_KEY, [{"active": active}], run_id=context.run.run_id)
+    guard = check_count(
+        sync_store, EMPLOYEE_BASELINE_KEY, "active", active, allowed_drop=allowed_drop,
+        overridden=context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true", run_id=context.run.run_id,
+    )
+    baseline, overridden, stable = guard.baseline, guard.overridden, guard.stable
     drop_text = (
         f"{active} active employees; last accepted read had {baseline}."
         if baseline is not None
