@@ -43,3 +43,12 @@ def ensure_dagster_home(root: Path) -> Path:
 
     dg.DagsterInstance.from_config(str(home)).dispose()
     return home
+
+
+def prepare_local() -> tuple[Path, Path, Path]:
+    """Seed ``.sandbox/`` if needed and set up ``.dagster_home``; returns (root, sandbox, home)."""
+    root = project_root()
+    sandbox_dir = root / SANDBOX_DIR_NAME
+    if ensure_seeded(sandbox_dir):
+        print(f"Seeded the sandbox data set in {sandbox_dir}")
+    return root, sandbox_dir, ensure_dagster_home(root)

@@ -11,13 +11,7 @@ import os
 import subprocess
 import sys
 
-from safetyamp_pipeline.devtools.local import (
-    DEMO_CLIENT_RATE,
-    SANDBOX_DIR_NAME,
-    ensure_dagster_home,
-    ensure_seeded,
-    project_root,
-)
+from safetyamp_pipeline.devtools.local import DEMO_CLIENT_RATE, prepare_local
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,11 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="webserver host (default 127.0.0.1)")
     args = parser.parse_args(argv)
 
-    root = project_root()
-    sandbox_dir = root / SANDBOX_DIR_NAME
-    if ensure_seeded(sandbox_dir):
-        print(f"Seeded the sandbox data set in {sandbox_dir}")
-    home = ensure_dagster_home(root)
+    root, sandbox_dir, home = prepare_local()
 
     from safetyamp_pipeline.sandbox.runtime import start_sandbox
 

@@ -11,13 +11,7 @@ import os
 import sys
 import time
 
-from safetyamp_pipeline.devtools.local import (
-    DEMO_CLIENT_RATE,
-    SANDBOX_DIR_NAME,
-    ensure_dagster_home,
-    ensure_seeded,
-    project_root,
-)
+from safetyamp_pipeline.devtools.local import DEMO_CLIENT_RATE, prepare_local
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,11 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
     args = parser.parse_args(argv)
 
-    root = project_root()
-    sandbox_dir = root / SANDBOX_DIR_NAME
-    if ensure_seeded(sandbox_dir):
-        print(f"Seeded the sandbox data set in {sandbox_dir}")
-    home = ensure_dagster_home(root)
+    _, sandbox_dir, home = prepare_local()
     os.environ["DAGSTER_HOME"] = str(home)
 
     import dagster as dg
