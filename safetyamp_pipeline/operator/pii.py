@@ -7,19 +7,22 @@ address inside it masked.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from safetyamp_pipeline.sync.masking import mask_date, mask_email, mask_phone
+from safetyamp_pipeline.sync.masking import (
+    DATE_FIELDS,
+    EMAIL_FIELDS,
+    PHONE_FIELDS,
+    STREET_FIELDS,
+    mask_date,
+    mask_email,
+    mask_emails_in_text,
+    mask_phone,
+)
 
-EMAIL_FIELDS = frozenset({"email", "mail", "userprincipalname"})
-PHONE_FIELDS = frozenset({"mobile_phone", "work_phone", "phone", "cellphone"})
-DATE_FIELDS = frozenset({"date_of_birth", "birthdate"})
-STREET_FIELDS = frozenset({"street", "street2", "address", "address2"})
 # Entities whose street is a job site's or office's address, not a person's.
 NON_PERSON_ENTITIES = frozenset({"sites", "site_clusters", "user_titles", "assets"})
-_EMAIL_IN_TEXT = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
 
 
 def mask_field(name: str, value: Any, streets: bool = True) -> Any:
@@ -54,7 +57,7 @@ def mask_data(value: Any, streets: bool = True) -> Any:
 
 def mask_free_text(text: str) -> str:
     """Any e-mail address inside ``text`` masked (reasons and errors name fields, not values)."""
-    return _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
+    return mask_emails_in_text(text)
 
 
 class Masker:

@@ -6,10 +6,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_EMAIL_KEYS = {"email", "mail", "Email", "userPrincipalName"}
-_PHONE_KEYS = {"mobile_phone", "work_phone", "Phone", "CellPhone", "phone"}
-_DATE_KEYS = {"date_of_birth", "BirthDate"}
-_ADDRESS_KEYS = {"street", "Address"}
+# Person-data fields by name, case-folded (SafetyAmp, Vista and Entra spellings).
+EMAIL_FIELDS = frozenset({"email", "mail", "userprincipalname"})
+PHONE_FIELDS = frozenset({"mobile_phone", "work_phone", "phone", "cellphone"})
+DATE_FIELDS = frozenset({"date_of_birth", "birthdate"})
+STREET_FIELDS = frozenset({"street", "street2", "address", "address2"})
 _EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
 _PHONE_RE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
@@ -35,13 +36,14 @@ def mask_date(value: Any) -> Any:
 
 
 def mask_value(key: str, value: Any) -> Any:
-    if key in _EMAIL_KEYS:
+    folded = key.casefold()
+    if folded in EMAIL_FIELDS:
         return mask_email(value)
-    if key in _PHONE_KEYS:
+    if folded in PHONE_FIELDS:
         return mask_phone(value)
-    if key in _DATE_KEYS:
+    if folded in DATE_FIELDS:
         return mask_date(value)
-    if key in _ADDRESS_KEYS and value:
+    if folded in STREET_FIELDS and value:
         return "***"
     if isinstance(value, str):
         return mask_text(value)
@@ -52,10 +54,14 @@ def mask_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: mask_value(k, v) for k, v in record.items()}
 
 
+def mask_emails_in_text(text: str) -> str:
+    """Mask every e-mail address inside free text."""
+    return _EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
+
+
 def mask_text(text: str) -> str:
     """Mask any e-mail address or phone-like number inside free text (e.g. an error message)."""
-    text = _EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE_RE.sub(_mask_phone_match, text)
+    return _PHONE_RE.sub(_mask_phone_match, mask_emails_in_text(text))
 
 
 def _mask_phone_match(match: re.Match[str]) -> str:
