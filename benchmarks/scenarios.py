@@ -13,8 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-
 from benchmarks.churn import Churn, apply_churn
 from benchmarks.core_work import measure_core
 from benchmarks.measure import (
@@ -202,22 +200,7 @@ def legacy_scale(workdir: Path, progress: Progress, repeats: int) -> list[dict[s
 def _start_scale_run(workdir: Path) -> tuple[Any, SandboxRun]:
     """Like ``start_run`` (same environment), on a data set with the scale scenario's job and
     vehicle counts (``start_run`` only sizes by employees)."""
-    from safetyamp_pipeline.sandbox.generate import generate_dataset
-    from safetyamp_pipeline.sandbox.runtime import start_sandbox
-
-    data = workdir / "sandbox"
-    generate_dataset(data, employees=SCALE_EMPLOYEES, seed=SEED, jobs=SCALE_JOBS, vehicles=SCALE_VEHICLES)
-    sandbox = start_sandbox(data, rate_limit=None)
-    home = workdir / "dagster_home"
-    home.mkdir(exist_ok=True)
-    env = {
-        **sandbox.env,
-        "SAFETYAMP_RATE_LIMIT": "100000",
-        "SAFETYAMP_STORE_URL": f"sqlite:///{workdir / 'store.db'}",
-        "DAGSTER_HOME": str(home),
-    }
-    instance = dg.DagsterInstance.local_temp(str(home))
-    return sandbox, SandboxRun(directory=data, env=env, sandbox=sandbox, instance=instance)
+    return start_run(workdir, SCALE_EMPLOYEES, SEED, jobs=SCALE_JOBS, vehicles=SCALE_VEHICLES)
 
 
 def scale(workdir: Path, progress: Progress, repeats: int) -> list[dict[str, Any]]:

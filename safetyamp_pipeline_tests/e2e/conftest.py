@@ -65,12 +65,22 @@ class SandboxRun:
         return SyncStore(self.env["SAFETYAMP_STORE_URL"])
 
 
-def start_run(tmp: Path, employees: int = E2E_EMPLOYEES, seed: int = E2E_SEED, **sandbox_kwargs: Any) -> tuple[Any, SandboxRun]:
+def start_run(
+    tmp: Path,
+    employees: int = E2E_EMPLOYEES,
+    seed: int = E2E_SEED,
+    *,
+    jobs: int | None = None,
+    vehicles: int | None = None,
+    **sandbox_kwargs: Any,
+) -> tuple[Any, SandboxRun]:
+    """Seed a data set under ``tmp``, start the emulators (rate limit off unless given) and return
+    the sandbox with the environment, store and Dagster instance the pipeline uses with it."""
     from safetyamp_pipeline.sandbox.generate import generate_dataset
     from safetyamp_pipeline.sandbox.runtime import start_sandbox
 
     data = tmp / "sandbox"
-    generate_dataset(data, employees=employees, seed=seed)
+    generate_dataset(data, employees=employees, seed=seed, jobs=jobs, vehicles=vehicles)
     sandbox = start_sandbox(data, rate_limit=sandbox_kwargs.pop("rate_limit", None), **sandbox_kwargs)
     home = tmp / "dagster_home"
     home.mkdir(exist_ok=True)

@@ -14,9 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-
-from safetyamp_pipeline_tests.e2e.conftest import SandboxRun
+from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
 
 REPO = Path(__file__).resolve().parents[2]
 ENTITIES = ("site_clusters", "sites", "user_titles", "users", "assets")
@@ -43,23 +41,10 @@ _VOLATILE = {"id", "path", "site", "created_at", "created_by", "updated_at", "up
 
 def start(tmp: Path, employees: int = 90, seed: int = 5, vehicles: int | None = 24, **sandbox_kwargs: Any) -> SandboxRun:
     """A seeded sandbox (real emulators over HTTP), its store and a Dagster instance under ``tmp``."""
-    from safetyamp_pipeline.sandbox.generate import generate_dataset
-    from safetyamp_pipeline.sandbox.runtime import start_sandbox
-
-    data = tmp / "sandbox"
-    generate_dataset(data, employees=employees, seed=seed, vehicles=vehicles)
-    sandbox = start_sandbox(data, rate_limit=sandbox_kwargs.pop("rate_limit", None), **sandbox_kwargs)
-    home = tmp / "dagster_home"
-    home.mkdir(exist_ok=True)
-    env = {
-        **sandbox.env,
-        "SAFETYAMP_RATE_LIMIT": "100000",
-        "SAFETYAMP_STORE_URL": f"sqlite:///{tmp / 'store.db'}",
-        "DAGSTER_HOME": str(home),
-    }
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    instance = dg.DagsterInstance.local_temp(str(home))
-    return SandboxRun(directory=data, env=env, sandbox=sandbox, instance=instance)
+    (tmp / "dagster_home").mkdir(parents=True, exist_ok=True)
+    (tmp / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    _, run = start_run(tmp, employees, seed, vehicles=vehicles, **sandbox_kwargs)
+    return run
 
 
 def stop(run: SandboxRun) -> None:
