@@ -77,7 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"at most N entries (default {DEFAULT_LEDGER_LIMIT}; 0 = all)")
     ledger.add_argument("--format", choices=["table", "csv", "json"], default="table")
     _common(ledger)
+    for module in _plugin_modules():
+        module.add_parser(commands, _common)
     return parser
+
+
+def _plugin_modules() -> list:
+    """Subcommands that live in a module of their own (``add_parser(commands, common)`` + ``run(args, masker)``)."""
+    from safetyamp_pipeline.operator import doctor, metrics_command, rejected
+
+    return [doctor, metrics_command, rejected]
 
 
 def _explain(args: argparse.Namespace, masker: Masker) -> int:
@@ -128,7 +137,10 @@ _COMMANDS = {"explain": _explain, "failures": _failures, "ledger": _ledger}
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(list(argv) if argv is not None else None)
-        return _COMMANDS[args.command](args, Masker(args.show_pii))
+        handler = _COMMANDS.get(args.command)
+        if handler is None:
+            handler = next(m.run for m in _plugin_modules() if args.command == m.COMMAND)
+        return handler(args, Masker(getattr(args, "show_pii", False)))
     except OperatorError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code

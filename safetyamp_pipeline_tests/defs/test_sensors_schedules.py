@@ -16,8 +16,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from safetyamp_pipeline.clients.resources import VistaResource
+from safetyamp_pipeline.defs.alerts import sync_alerts
 from safetyamp_pipeline.defs.automation import safetyamp_reconcile_nightly, safetyamp_sync_hourly
-from safetyamp_pipeline.defs.sensors import sync_alerts, vista_change_sensor
+from safetyamp_pipeline.defs.sensors import vista_change_sensor
 from safetyamp_pipeline.sandbox.generate import generate_dataset
 from safetyamp_pipeline.sandbox.server import ServerThread
 from safetyamp_pipeline.sync.calendar import current_week_key

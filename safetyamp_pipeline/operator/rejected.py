@@ -1,0 +1,23 @@
+"""``safetyamp-pipeline rejected``: records not sent in the last run and why (issue 19).
+
+Placeholder wiring: the subcommand is registered by ``cli.py``; its body is being written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from safetyamp_pipeline.operator.context import OperatorError
+
+COMMAND = "rejected"
+
+
+def add_parser(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    parser = commands.add_parser(COMMAND, help="records not sent in the last run and why (issue 19)")
+    common(parser)
+
+
+def run(args: argparse.Namespace, masker: Any) -> int:
+    raise OperatorError("`rejected` is not available yet")
