@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from safetyamp_pipeline.clients.errors import ApiError, Forbidden, Unauthorized
 from safetyamp_pipeline.clients.resources import SafetyAmpResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.core.models import record_from_row
+from safetyamp_pipeline.defs.safetyamp.freshness import sink_freshness_policy
 from safetyamp_pipeline.store.errors import StoreError
 from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.metadata import markdown_table
@@ -179,6 +180,7 @@ def _sink_spec(entity: str, deps: list[list[str]], description: str) -> dict:
         "deps": deps,
         "description": description,
         "check_specs": _checks(entity),
+        "freshness_policy": sink_freshness_policy(entity),
     }
 
 
