@@ -12,8 +12,10 @@ from safetyamp_pipeline.core.desired import (
     desired_titles,
     desired_users,
 )
-from safetyamp_pipeline.core.plan import RefIndex, apply_plan, plan_entity
+from safetyamp_pipeline.core.plan import RefIndex, plan_entity
 from safetyamp_pipeline.core.settings import SyncSettings
+
+from .simulated_server import apply_plan
 
 AS_OF = dt.date(2026, 11, 26)
 ENTITY_ORDER = ("site_clusters", "sites", "user_titles", "users", "assets")

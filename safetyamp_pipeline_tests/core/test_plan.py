@@ -10,7 +10,6 @@ from safetyamp_pipeline.core.models import DesiredRecord
 from safetyamp_pipeline.core.plan import (
     PlanItem,
     RefIndex,
-    apply_plan,
     mass_deactivation_reason,
     natural_key,
     plan_entity,
@@ -31,6 +30,7 @@ from .factories import (
     vehicle,
     writes,
 )
+from .simulated_server import apply_plan
 
 S = SyncSettings()
 WEEK_END = dt.date(2026, 11, 22)
@@ -403,12 +403,3 @@ def test_odd_safetyamp_records_do_not_break_planning():
     state["sites"].append({"id": None, "ext_id": "12345."})
     items = replan(state, "users", users_for([employee(123), employee(9)], payroll_rows=[payroll(n, "12345.", WEEK_END) for n in (123, 9)]))
     assert {i.key: i.action for i in items}["9"] == "create"  # the soft-deleted user is not matched
-
-
-def test_active_employee_drop_guard():
-    from safetyamp_pipeline.core.plan import active_drop_reason
-
-    assert active_drop_reason(1000, 790, S) is not None
-    assert active_drop_reason(1000, 800, S) is None
-    assert active_drop_reason(0, 0, S) is None
-    assert active_drop_reason(1000, 700, SyncSettings(active_employee_drop_share=0.5)) is None

@@ -1,0 +1,82 @@
+"""Shared parts of the entity planners: the plan item, the changed-fields diff, item builders."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import DesiredRecord
+from ..normalize import CODE_MAX, DESCRIPTION_MAX, clean_text
+
+WRITE_ACTIONS = frozenset({"create", "update", "deactivate"})
+
+
+@dataclass
+class PlanItem:
+    entity: str
+    key: str
+    action: str  # create | update | deactivate | unchanged | rejected
+    target_id: Any = None
+    payload: dict[str, Any] | None = None
+    method: str | None = None  # POST | PATCH | PUT | None
+    changed_fields: list[str] = field(default_factory=list)
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    desired_hash: str | None = None
+    notes: list[str] = field(default_factory=list)
+    # payload field -> [entity, natural key] of a record created earlier in the same plan
+    deferred: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def is_write(self) -> bool:
+        return self.action in WRITE_ACTIONS
+
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> PlanItem:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+def code_norm(value: object) -> str | None:
+    text = clean_text(value, CODE_MAX)
+    return text.casefold() if text else None
+
+
+def desc_norm(value: object) -> str | None:
+    return clean_text(value, DESCRIPTION_MAX)
+
+
+Normalizer = Callable[[Any], Any]
+
+
+def diff(
+    want: Mapping[str, Any], existing: Mapping[str, Any], normalizers: Mapping[str, Normalizer]
+) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+    changed: list[str] = []
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name, value in want.items():
+        have = existing.get(name)
+        if value == have and value.__class__ is have.__class__:
+            continue  # identical raw values normalize identically
+        norm = normalizers[name]
+        if norm(value) != norm(have):
+            changed.append(name)
+            before[name] = existing.get(name)
+            after[name] = value
+    return changed, before, after
+
+
+def rejected(record: DesiredRecord, reason: str, digest: str, target: Any = None) -> PlanItem:
+    return PlanItem(record.entity, record.key, "rejected", target_id=target, reason=reason, desired_hash=digest)
+
+
+def unchanged(record: DesiredRecord, digest: str, target: Any, notes: list[str] | None = None, reason: str | None = None) -> PlanItem:
+    return PlanItem(record.entity, record.key, "unchanged", target_id=target, reason=reason, desired_hash=digest, notes=notes or [])
+

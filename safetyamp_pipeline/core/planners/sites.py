@@ -1,0 +1,74 @@
+"""Site planner: one site per job, keyed by ext_id; legacy sites without ext_id are adopted by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import desired_hash
+from ..normalize import as_int, clean_state, clean_text, clean_zip
+from ..refs import RefIndex, index_key
+from ..settings import SyncSettings
+from .common import Normalizer, PlanItem, code_norm, diff, rejected, unchanged
+
+_SITE_NORM: dict[str, Normalizer] = {
+    "name": clean_text,
+    "cluster_id": as_int,
+    "street": clean_text,
+    "city": clean_text,
+    "state": clean_state,
+    "zip_code": clean_zip,
+    "ext_id": code_norm,
+}
+
+
+def plan_sites(records, by_key, current, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
+    adopted: set[Any] = set()
+    items: list[PlanItem] = []
+    for rec in records:
+        digest = desired_hash(rec)
+        if rec.rejected:
+            items.append(rejected(rec, rec.rejected, digest))
+            continue
+        cluster_key = rec.refs.get("cluster")
+        cluster_id = as_int(refs.id_of("site_clusters", cluster_key))
+        existing = by_key.get(index_key("sites", rec.key))
+        if cluster_id is None:
+            items.append(rejected(rec, f"site {rec.key}: field cluster_id: cluster {cluster_key!r} is not in SafetyAmp", digest,
+                                   existing.get("id") if existing else None))
+            continue
+        f = rec.fields
+        name = clean_text(f.get("name"))
+        if existing is None and name:
+            candidate = refs.unkeyed_sites_by_name.get(name.casefold())
+            if candidate is not None and candidate["id"] not in adopted:
+                existing = candidate  # legacy site created without ext_id: adopt it
+                adopted.add(candidate["id"])
+        want = {
+            "name": name,
+            "ext_id": f.get("ext_id"),
+            "cluster_id": cluster_id,
+            "street": f.get("street"),
+            "city": f.get("city"),
+            "state": f.get("state"),
+            "zip_code": f.get("zip_code"),
+        }
+        if existing is None:
+            payload = {**want, "country": f.get("country"), "timezone": f.get("timezone")}
+            payload = {k: v for k, v in payload.items() if v is not None}
+            items.append(PlanItem("sites", rec.key, "create", payload=payload, method="POST",
+                                  changed_fields=sorted(payload), after=dict(payload), desired_hash=digest))
+            continue
+        changed, before, after = diff(want, existing, _SITE_NORM)
+        if not changed:
+            items.append(unchanged(rec, digest, existing.get("id")))
+            continue
+        # PUT replaces: fields we do not manage keep SafetyAmp's value.
+        payload = {
+            **want,
+            "country": existing.get("country") or f.get("country"),
+            "timezone": existing.get("timezone") or f.get("timezone"),
+        }
+        items.append(PlanItem("sites", rec.key, "update", target_id=existing.get("id"), payload=payload, method="PUT",
+                              changed_fields=changed, before=before, after=after, desired_hash=digest))
+    return items
+

@@ -1,0 +1,30 @@
+"""Title planner: titles are created when missing, never duplicated or renamed."""
+
+from __future__ import annotations
+
+from ..models import desired_hash
+from ..normalize import clean_text, title_key
+from ..refs import RefIndex, index_key
+from ..settings import SyncSettings
+from .common import PlanItem, rejected, unchanged
+
+
+def plan_titles(records, by_key, current, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
+    items: list[PlanItem] = []
+    for rec in records:
+        digest = desired_hash(rec)
+        if rec.rejected:
+            items.append(rejected(rec, rec.rejected, digest))
+            continue
+        name = clean_text(rec.fields.get("name"))
+        if name is None:
+            items.append(rejected(rec, f"title {rec.key}: field name is empty", digest))
+            continue
+        existing = by_key.get(title_key(name)) or by_key.get(index_key("user_titles", rec.key))
+        if existing is not None:  # never duplicated, never renamed
+            items.append(unchanged(rec, digest, existing.get("id")))
+            continue
+        items.append(PlanItem("user_titles", rec.key, "create", payload={"name": name}, method="POST",
+                              changed_fields=["name"], after={"name": name}, desired_hash=digest))
+    return items
+
