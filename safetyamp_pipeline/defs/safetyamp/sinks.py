@@ -22,7 +22,7 @@ from safetyamp_pipeline.core.models import record_from_row
 from safetyamp_pipeline.defs.safetyamp.freshness import sink_freshness_policy
 from safetyamp_pipeline.store.errors import StoreError
 from safetyamp_pipeline.sync.masking import mask_text
-from safetyamp_pipeline.sync.metadata import markdown_table
+from safetyamp_pipeline.sync.metadata import metadata_table
 from safetyamp_pipeline.sync.reconcile import MassDeactivationBlocked, Reconciler, SinkOptions, SinkReport
 
 POOL = "safetyamp_api"
@@ -30,6 +30,9 @@ FULL_READ_TAG = "safetyamp/full_read"
 DRY_RUN_TAG = "dry_run"
 RETRY_FAILED_TAG = "retry_failed"
 ALLOW_MASS_DEACTIVATION_TAG = "allow_mass_deactivation"
+CHANGE_COLUMNS = ("action", "key", "fields", "status", "error")
+FAILURE_COLUMNS = ("key", "action", "kind", "status", "error")
+REJECTION_COLUMNS = ("key", "reason")
 
 
 def _tag(context: dg.AssetExecutionContext, name: str) -> bool:
@@ -53,9 +56,9 @@ def _report_metadata(report: SinkReport, run_id: str, dry_run: bool) -> dict:
     metadata["dry_run"] = dg.MetadataValue.bool(dry_run)
     metadata["seconds"] = dg.MetadataValue.float(round(report.seconds, 3))
     metadata["rate_limit_wait_seconds"] = dg.MetadataValue.float(round(report.rate_limit_wait_seconds, 3))
-    metadata["changes"] = dg.MetadataValue.md(markdown_table(report.changes))
-    metadata["failures"] = dg.MetadataValue.md(markdown_table(report.failures))
-    metadata["rejected"] = dg.MetadataValue.md(markdown_table(report.rejections))
+    metadata["changes"] = metadata_table(report.changes, CHANGE_COLUMNS)
+    metadata["failures"] = metadata_table(report.failures, FAILURE_COLUMNS)
+    metadata["rejected"] = metadata_table(report.rejections, REJECTION_COLUMNS)
     metadata["ledger"] = dg.MetadataValue.text(f"safetyamp-pipeline ledger --run {run_id}")
     return metadata
 
@@ -152,7 +155,7 @@ def run_sink(
                 check_name="writes_succeeded",
                 passed=report.failed == 0,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"failed": report.failed, "failures": dg.MetadataValue.md(markdown_table(report.failures))},
+                metadata={"failed": report.failed, "failures": metadata_table(report.failures, FAILURE_COLUMNS)},
                 description="Every planned write was accepted by SafetyAmp.",
             ),
             dg.AssetCheckResult(
