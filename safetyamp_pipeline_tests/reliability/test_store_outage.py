@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from dagster._serdes import serialize_value
 
 from safetyamp_pipeline_tests.reliability.helpers import report, start, stop, unrecorded_writes
-from safetyamp_pipeline_tests.store.conftest import PG_URL, pg_unreachable_reason
+from safetyamp_pipeline_tests.store.conftest import PG_URL, require_pg
 
 pytestmark = pytest.mark.postgres
 
@@ -26,9 +26,7 @@ def _admin() -> sa.Engine:
 
 @pytest.fixture
 def store_database() -> Iterator[str]:
-    reason = pg_unreachable_reason()
-    if reason:
-        pytest.skip(reason)
+    require_pg()
     name = f"rel_store_{uuid.uuid4().hex[:10]}"
     engine = _admin()
     with engine.connect() as conn:

@@ -1,7 +1,9 @@
 """Store fixtures: every store test runs on SQLite (tmp_path) and on the real PostgreSQL.
 
-PostgreSQL tests each get a fresh schema, dropped afterwards. They are skipped (with the reason)
-only when no server answers at SAFETYAMP_TEST_PG_URL (default postgresql://postgres@127.0.0.1:5432/test).
+PostgreSQL tests each get a fresh schema, dropped afterwards. When no server answers at
+SAFETYAMP_TEST_PG_URL (default postgresql://postgres@127.0.0.1:5432/test) they are skipped with the
+reason, or FAIL when SAFETYAMP_REQUIRE_PG=1 (set by .ci/run), so CI never goes green with the
+PostgreSQL half skipped. Every test that needs the server goes through `require_pg()`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,22 @@ import sqlalchemy as sa
 from safetyamp_pipeline.store import SyncStore
 
 PG_URL = os.environ.get("SAFETYAMP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_PG_ENV = "SAFETYAMP_REQUIRE_PG"
+
+
+def pg_required() -> bool:
+    return os.environ.get(REQUIRE_PG_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def require_pg() -> None:
+    """Skip the calling test (with the reason) when PostgreSQL is unreachable; fail it instead
+    when SAFETYAMP_REQUIRE_PG=1."""
+    reason = pg_unreachable_reason()
+    if reason is None:
+        return
+    if pg_required():
+        pytest.fail(f"{reason} ({REQUIRE_PG_ENV}=1: PostgreSQL is required)", pytrace=False)
+    pytest.skip(reason)
 
 
 @cache
@@ -59,9 +77,7 @@ def pg_target() -> Iterator[StoreTarget]:
 
 
 def _pg_target() -> Iterator[StoreTarget]:
-    reason = pg_unreachable_reason()
-    if reason:
-        pytest.skip(reason)
+    require_pg()
     schema = f"test_store_{uuid.uuid4().hex[:12]}"
     yield StoreTarget("postgresql", PG_URL, schema)
     engine = sa.create_engine(PG_URL)
