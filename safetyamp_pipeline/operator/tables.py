@@ -1,4 +1,4 @@
-"""Plain-text tables and CSV/JSON renderings for terminal output."""
+"""Plain-text tables (rendered by ``rich``) and CSV/JSON renderings for terminal output."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 MAX_CELL = 80
 
@@ -34,23 +39,34 @@ def cell(value: Any, max_len: int = MAX_CELL) -> str:
     return text
 
 
+# Columns two spaces apart, a dashed rule under the header, no borders: easy to read, grep and cut.
+_PLAIN = box.Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
+
+
+def render(table: Table) -> str:
+    """A rich table as plain text (no colour, no wrapping), trailing spaces removed."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=100_000, color_system=None, force_terminal=False, emoji=False,
+                      highlight=False, markup=False, soft_wrap=True)
+    console.print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip("\n").splitlines())
+
+
+def _is_numeric(rows: Sequence[Mapping[str, Any]], col: str) -> bool:
+    values = [row.get(col) for row in rows if row.get(col) is not None]
+    return bool(values) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], headers: Sequence[str] | None = None,
-                 max_cell: int = MAX_CELL) -> str:
-    """Rows aligned under a header line and a dashed rule. Numbers are right-aligned."""
-    headers = list(headers or columns)
-    cells = [[cell(row.get(col), max_cell) for col in columns] for row in rows]
-    numeric = [all(isinstance(row.get(col), int | float) and not isinstance(row.get(col), bool)
-                   for row in rows if row.get(col) is not None) and any(row.get(col) is not None for row in rows)
-               for col in columns]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
-        return "  ".join(parts).rstrip()
-
-    out = [line(headers), "  ".join("-" * w for w in widths)]
-    out += [line(r) for r in cells]
-    return "\n".join(out)
+                 max_cell: int = MAX_CELL, right: Sequence[str] = ()) -> str:
+    """Rows aligned under a header line and a dashed rule. Numbers (and the ``right`` columns)
+    are right-aligned."""
+    table = Table(box=_PLAIN, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="")
+    for col, header in zip(columns, headers or columns, strict=True):
+        table.add_column(header, justify="right" if col in right or _is_numeric(rows, col) else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(cell(row.get(col), max_cell)) for col in columns))
+    return render(table)
 
 
 def format_pairs(pairs: Iterable[tuple[str, Any]], indent: int = 2, max_cell: int = 100) -> str:
@@ -58,8 +74,12 @@ def format_pairs(pairs: Iterable[tuple[str, Any]], indent: int = 2, max_cell: in
     items = [(name, cell(value, max_cell)) for name, value in pairs]
     if not items:
         return " " * indent + "(none)"
-    width = max(len(name) for name, _ in items)
-    return "\n".join((" " * indent + name.ljust(width) + "  " + value).rstrip() for name, value in items)
+    grid = Table.grid(padding=(0, 2, 0, 0), pad_edge=False)
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
+    for name, value in items:
+        grid.add_row(Text(name), Text(value))
+    return "\n".join((" " * indent + line).rstrip() for line in render(grid).splitlines())
 
 
 def indent(text: str, by: int = 2) -> str:

@@ -99,18 +99,18 @@ def _root_cause(event: Any) -> str:
 
 
 def summary_table(outcome: SyncOutcome) -> str:
-    header = ("entity", "created", "updated", "deactivated", "unchanged", "rejected", "failed", "API calls", "seconds")
-    rows = [header]
+    """One line per sink (``-`` for a sink that did not run) and a total line."""
+    from safetyamp_pipeline.operator.tables import format_table
+
+    headers = ("entity", "created", "updated", "deactivated", "unchanged", "rejected", "failed", "API calls", "seconds")
+    columns = ("entity", *SUMMARY_COLUMNS, "seconds")
+    rows: list[dict[str, Any]] = []
     for entity in SINK_ENTITIES:
         sink = outcome.sinks.get(entity)
         if sink is None:
-            rows.append((entity, *("-" for _ in header[1:])))
+            rows.append({"entity": entity, **{c: "-" for c in columns[1:]}})
             continue
-        rows.append(
-            (entity, *(str(sink.get(c, 0)) for c in SUMMARY_COLUMNS), f"{float(sink.get('seconds', 0.0)):.1f}")
-        )
-    rows.append(("total", *(str(outcome.total(c)) for c in SUMMARY_COLUMNS), ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+        rows.append({"entity": entity, **{c: int(sink.get(c, 0)) for c in SUMMARY_COLUMNS},
+                     "seconds": f"{float(sink.get('seconds', 0.0)):.1f}"})
+    rows.append({"entity": "total", **{c: outcome.total(c) for c in SUMMARY_COLUMNS}, "seconds": ""})
+    return format_table(rows, columns, headers, right=columns[1:])

@@ -56,7 +56,7 @@ def test_person_fields_are_masked_and_site_addresses_are_not():
 
 def test_table_aligns_columns_and_right_aligns_numbers():
     text = format_table([{"key": "1", "n": 5}, {"key": "12345.", "n": 120}], ["key", "n"])
-    assert text.splitlines() == ["key       n", "------  ---", "1         5", "12345.  120"]
+    assert text.splitlines() == ["key       n", "------- ---", "1         5", "12345.  120"]
 
 
 def test_csv_round_trips_nested_values():
@@ -70,3 +70,21 @@ def test_key_forms_cover_what_operators_type():
     assert "12345." in key_forms("sites", "12345")
     assert "project engineer" in key_forms("user_titles", "Project  ENGINEER")
     assert "ABC-1" in key_forms("assets", "abc-1")
+
+
+def test_sync_summary_lists_every_sink_and_a_total():
+    from safetyamp_pipeline.sync.headless import SyncOutcome, summary_table
+
+    sinks = {"sites": {"created": 12, "updated": 0, "deactivated": 0, "unchanged": 3, "rejected_before_send": 1,
+                       "failed": 0, "api_calls": 40, "seconds": 1.234},
+             "users": {"created": 100, "updated": 2, "deactivated": 1, "unchanged": 0, "rejected_before_send": 4,
+                       "failed": 1, "api_calls": 110, "seconds": 9.0}}
+    lines = summary_table(SyncOutcome("run", True, sinks)).splitlines()
+    assert lines[0].split() == ["entity", "created", "updated", "deactivated", "unchanged", "rejected", "failed", "API",
+                                "calls", "seconds"]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert rows["sites"] == ["12", "0", "0", "3", "1", "0", "40", "1.2"]
+    assert rows["assets"] == ["-"] * 8
+    assert rows["total"] == ["112", "2", "1", "3", "5", "1", "150"]
+    assert len({len(line) for line in lines[:3]}) == 1  # numbers right-aligned under their headers
