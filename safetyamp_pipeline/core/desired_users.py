@@ -68,7 +68,7 @@ def open_job_keys(jobs: Iterable[Any], settings: SyncSettings) -> set[tuple[int,
             continue
         jcco_raw = row_get(row, "JCCo")
         jcco = settings.jc_company if jcco_raw is None else as_int(jcco_raw)
-        if jcco != settings.jc_company:
+        if jcco is None or jcco != settings.jc_company:
             continue
         status = row_get(row, "JobStatus")
         if status is not None and as_int(status) != settings.open_job_status:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 Entity = Literal["site_clusters", "sites", "user_titles", "users", "assets"]
 ENTITIES: tuple[str, ...] = ("site_clusters", "sites", "user_titles", "users", "assets")
+# A SafetyAmp record as its GET returns it (JSON values), and its id: a 5-char string for users,
+# an int for everything else.
+Record: TypeAlias = Mapping[str, Any]
+RecordId: TypeAlias = int | str
 
 
 @dataclass(frozen=True)

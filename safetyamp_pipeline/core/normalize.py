@@ -11,7 +11,7 @@ import datetime as _dt
 import re
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Literal, TypeAlias
 
 import phonenumbers
 
@@ -49,14 +49,17 @@ _NUMBER_TYPE_DESCS = (
 )
 
 
-def _desc_matcher(desc: object) -> tuple[frozenset[int], re.Pattern[str]] | None:
+_Matcher: TypeAlias = tuple[frozenset[int], re.Pattern[str]]
+
+
+def _desc_matcher(desc: object) -> _Matcher | None:
     pattern = getattr(desc, "national_number_pattern", None)
     if not pattern:
         return None
     return frozenset(getattr(desc, "possible_length", None) or ()), re.compile(f"(?:{pattern})")
 
 
-def _nanp_tables() -> list[tuple[re.Pattern[str] | None, Any, list[Any]]]:
+def _nanp_tables() -> list[tuple[re.Pattern[str] | None, _Matcher | None, list[_Matcher]]]:
     """Per region of country code 1, in phonenumbers' order: leading-digits pattern, general
     description and number-type descriptions, compiled once."""
     tables = []
@@ -75,7 +78,7 @@ _NANP = _nanp_tables()
 
 def as_text(value: object) -> str | None:
     """The value as a str (numbers rendered, bytes decoded); None for anything else."""
-    if value.__class__ is str:
+    if type(value) is str:
         return value
     if value is None or isinstance(value, bool):
         return None
@@ -94,7 +97,7 @@ def as_text(value: object) -> str | None:
 
 def clean_text(value: object, max_len: int = TEXT_MAX) -> str | None:
     """Control characters removed, whitespace runs collapsed to one space, trimmed, capped; empty -> None."""
-    text = value if value.__class__ is str else as_text(value)
+    text = value if type(value) is str else as_text(value)
     if text is None:
         return None
     if not text.isascii() or not text.isprintable() or "  " in text:
@@ -135,7 +138,7 @@ def normalize_job(value: object) -> str | None:
 
 def canonical_emp_id(value: object) -> str | None:
     """Employee number as a string; numeric ones without leading zeros ("00123" -> "123")."""
-    if value.__class__ is str and value.isascii() and value.isdigit() and value[0] != "0":
+    if type(value) is str and value.isascii() and value.isdigit() and value[0] != "0":
         return value[:EMP_ID_MAX]
     if isinstance(value, bool):
         return None
@@ -321,7 +324,7 @@ def _phone_cached(text: str, region: str) -> str | None:
     return None
 
 
-def _us_fast_path(raw: str) -> str | None | bool:
+def _us_fast_path(raw: str) -> str | None | Literal[False]:
     """Shortcut for common North American formats: the same verdict as `phonenumbers.parse` +
     `is_valid_number` (region lookup over country code 1, then type detection), with the
     library's own metadata compiled once. Returns False when the input is not in such a format."""
@@ -332,7 +335,7 @@ def _us_fast_path(raw: str) -> str | None | bool:
     return "+1" + national if _nanp_valid(national) else None
 
 
-def _matches(matcher: tuple[frozenset[int], re.Pattern[str]] | None, national: str) -> bool:
+def _matches(matcher: _Matcher | None, national: str) -> bool:
     if matcher is None:
         return False
     lengths, pattern = matcher
@@ -341,7 +344,7 @@ def _matches(matcher: tuple[frozenset[int], re.Pattern[str]] | None, national: s
     return pattern.fullmatch(national) is not None
 
 
-def _type_known(national: str, general: Any, types: list[Any]) -> bool:
+def _type_known(national: str, general: _Matcher | None, types: list[_Matcher]) -> bool:
     return _matches(general, national) and any(_matches(m, national) for m in types)
 
 

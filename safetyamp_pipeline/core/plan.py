@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from .models import DesiredRecord, DesiredSet
+from .models import DesiredRecord, DesiredSet, Record
 from .perf import without_gc
 from .planners.assets import plan_assets
 from .planners.clusters import plan_clusters
-from .planners.common import WRITE_ACTIONS, PlanItem
+from .planners.common import WRITE_ACTIONS, Action, Method, PlanItem, RecordsByKey
 from .planners.sites import plan_sites
 from .planners.titles import plan_titles
 from .planners.users import plan_users
@@ -24,6 +23,8 @@ from .refs import RefIndex, _id_order, _is_live, index_key, natural_key
 from .settings import SyncSettings
 
 __all__ = [
+    "Action",
+    "Method",
     "PlanItem",
     "RefIndex",
     "WRITE_ACTIONS",
@@ -65,8 +66,8 @@ def mass_deactivation_reason(items: Iterable[PlanItem], active_count: int, setti
 
 
 
-def _current_by_key(entity: str, current: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
+def _current_by_key(entity: str, current: list[Record]) -> RecordsByKey:
+    out: RecordsByKey = {}
     for record in sorted(current, key=_id_order):
         key = index_key(entity, natural_key(entity, record))
         if key is not None:
@@ -78,7 +79,7 @@ def _current_by_key(entity: str, current: list[dict[str, Any]]) -> dict[str, dic
 def plan_entity(
     entity: str,
     desired: DesiredSet | Iterable[DesiredRecord],
-    current_records: Iterable[Any],
+    current_records: Iterable[object],
     refs: RefIndex | None,
     settings: SyncSettings | None = None,
 ) -> list[PlanItem]:
@@ -86,17 +87,18 @@ def plan_entity(
     uniqueness indexes for users); pass `RefIndex.from_state(full_state, settings)`."""
     settings = settings or SyncSettings()
     records = list(desired.records if isinstance(desired, DesiredSet) else desired or ())
-    current = [dict(r) for r in current_records or () if _is_live(r)]
+    current: list[Record] = [dict(r) for r in current_records or () if _is_live(r)]
     if refs is None:
         refs = RefIndex.from_state({entity: current}, settings)
     by_key = _current_by_key(entity, current)
     planner = _PLANNERS.get(entity)
     if planner is None:
         raise ValueError(f"unknown entity {entity!r}")
-    return planner(records, by_key, current, refs, settings)
+    return planner(records, by_key, refs, settings)
 
 
-_PLANNERS: dict[str, Callable[..., list[PlanItem]]] = {
+Planner = Callable[[list[DesiredRecord], RecordsByKey, RefIndex, SyncSettings], list[PlanItem]]
+_PLANNERS: dict[str, Planner] = {
     "site_clusters": plan_clusters,
     "sites": plan_sites,
     "user_titles": plan_titles,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
+from .models import Record, RecordId
 from .normalize import (
     CODE_MAX,
     as_int,
@@ -59,13 +60,13 @@ def index_key(entity: str, key: str | None) -> str | None:
     return text.casefold() if text else None
 
 
-def _id_order(record: Mapping[str, Any]) -> tuple[int, Any]:
+def _id_order(record: Mapping[str, Any]) -> tuple[int, int | str]:
     rid = record.get("id")
     number = as_int(rid)
     return (0, number) if number is not None else (1, str(rid))
 
 
-def _is_live(record: Any) -> bool:
+def _is_live(record: object) -> TypeGuard[Record]:
     """A usable SafetyAmp record: a mapping with an int/str id, not soft-deleted."""
     if not isinstance(record, Mapping):
         return False
@@ -79,21 +80,21 @@ class RefIndex:
 
     def __init__(self, settings: SyncSettings | None = None) -> None:
         self.settings = settings or SyncSettings()
-        self.by_key: dict[str, dict[str, dict[str, Any]]] = {
+        self.by_key: dict[str, dict[str, Record]] = {
             e: {} for e in ("site_clusters", "sites", "user_titles", "users", "assets")
         }
-        self.roles_by_name: dict[str, dict[str, Any]] = {}
-        self.asset_types: list[dict[str, Any]] = []
-        self.sites_by_name: dict[str, dict[str, Any]] = {}
-        self.unkeyed_sites_by_name: dict[str, dict[str, Any]] = {}
-        self.unkeyed_clusters_by_name: dict[str, dict[str, Any]] = {}
-        self.office_site_by_cluster: dict[int, dict[str, Any]] = {}
-        self.users_by_id: dict[Any, dict[str, Any]] = {}
+        self.roles_by_name: dict[str, Record] = {}
+        self.asset_types: list[Record] = []
+        self.sites_by_name: dict[str, Record] = {}
+        self.unkeyed_sites_by_name: dict[str, Record] = {}
+        self.unkeyed_clusters_by_name: dict[str, Record] = {}
+        self.office_site_by_cluster: dict[int, Record] = {}
+        self.users_by_id: dict[RecordId, Record] = {}
         # email key / mobile -> user ids (possibly stale: readers re-check the holder's record).
         # Built on first use: only the users plan needs them, and normalizing every user's phone
         # for the other plans (assets resolve drivers through users_by_key) is wasted work.
-        self._users_by_email: dict[str, list[Any]] = {}
-        self._users_by_mobile: dict[str, list[Any]] = {}
+        self._users_by_email: dict[str, list[RecordId]] = {}
+        self._users_by_mobile: dict[str, list[RecordId]] = {}
         self._contacts_indexed = False
 
     @classmethod
@@ -112,7 +113,7 @@ class RefIndex:
         index.asset_types = sorted((t for t in state.get("asset_types") or () if _is_live(t)), key=_id_order)
         return index
 
-    def learn(self, entity: str, record: Mapping[str, Any], replace: bool = True) -> None:
+    def learn(self, entity: str, record: Record, replace: bool = True) -> None:
         """Add (or, after a write, refresh) one record. The record is indexed, not copied: callers
         replace records rather than mutate them."""
         if not _is_live(record):
@@ -132,7 +133,7 @@ class RefIndex:
         elif entity == "users":
             self._learn_user(record)
 
-    def _learn_site(self, record: dict[str, Any], key: str | None) -> None:
+    def _learn_site(self, record: Record, key: str | None) -> None:
         name = clean_text(record.get("name"))
         if name:
             self.sites_by_name.setdefault(name.casefold(), record)
@@ -144,13 +145,13 @@ class RefIndex:
             if current is None or _id_order(record) < _id_order(current):
                 self.office_site_by_cluster[cluster] = record
 
-    def _learn_user(self, record: dict[str, Any]) -> None:
-        user_id = record.get("id")
+    def _learn_user(self, record: Record) -> None:
+        user_id: RecordId = record["id"]
         self.users_by_id[user_id] = record
         if self._contacts_indexed:
             self._index_contacts(user_id, record)
 
-    def _index_contacts(self, user_id: Any, record: Mapping[str, Any]) -> None:
+    def _index_contacts(self, user_id: RecordId, record: Record) -> None:
         email = email_key(record.get("email"))
         if email:
             self._users_by_email.setdefault(email, []).append(user_id)
@@ -165,21 +166,21 @@ class RefIndex:
                 self._index_contacts(user_id, record)
 
     @property
-    def users_by_email(self) -> dict[str, list[Any]]:
+    def users_by_email(self) -> dict[str, list[RecordId]]:
         self._ensure_contacts()
         return self._users_by_email
 
     @property
-    def users_by_mobile(self) -> dict[str, list[Any]]:
+    def users_by_mobile(self) -> dict[str, list[RecordId]]:
         self._ensure_contacts()
         return self._users_by_mobile
 
     # ---------------------------------------------------------------- lookups
 
-    def record(self, entity: str, key: str | None) -> dict[str, Any] | None:
+    def record(self, entity: str, key: str | None) -> Record | None:
         return self.by_key.get(entity, {}).get(index_key(entity, key) or "")
 
-    def id_of(self, entity: str, key: str | None) -> Any:
+    def id_of(self, entity: str, key: str | None) -> RecordId | None:
         record = self.record(entity, key)
         return record.get("id") if record else None
 
@@ -191,16 +192,16 @@ class RefIndex:
         site = self.office_site_by_cluster.get(cluster_id)
         return as_int(site.get("id")) if site else None
 
-    def role_id(self, name: str | None) -> Any:
+    def role_id(self, name: str | None) -> RecordId | None:
         text = clean_text(name)
         role = self.roles_by_name.get(text.casefold()) if text else None
         return role.get("id") if role else None
 
-    def site_by_name(self, name: str | None) -> dict[str, Any] | None:
+    def site_by_name(self, name: str | None) -> Record | None:
         text = clean_text(name)
         return self.sites_by_name.get(text.casefold()) if text else None
 
-    def vehicle_asset_type(self) -> dict[str, Any] | None:
+    def vehicle_asset_type(self) -> Record | None:
         """The configured vehicle asset type, preferring the one scoped to the configured site."""
         wanted = (clean_text(self.settings.vehicle_asset_type_name) or "").casefold()
         matches = [t for t in self.asset_types if (clean_text(t.get("name")) or "").casefold() == wanted]
@@ -211,7 +212,7 @@ class RefIndex:
                     return asset_type
         return matches[0] if matches else None
 
-    def other_email_holder(self, email: str | None, user_id: Any) -> dict[str, Any] | None:
+    def other_email_holder(self, email: object, user_id: RecordId | None) -> Record | None:
         key = email_key(email)
         for holder_id in self.users_by_email.get(key or "", ()):
             holder = self.users_by_id.get(holder_id)
@@ -219,7 +220,7 @@ class RefIndex:
                 return holder
         return None
 
-    def other_mobile_holder(self, phone: str | None, user_id: Any) -> dict[str, Any] | None:
+    def other_mobile_holder(self, phone: object, user_id: RecordId | None) -> Record | None:
         key = normalize_phone(phone)
         for holder_id in self.users_by_mobile.get(key or "", ()):
             holder = self.users_by_id.get(holder_id)

@@ -11,6 +11,7 @@ import pytest
 from safetyamp_pipeline.core.normalize import (
     TEXT_MAX,
     _phone_cached,
+    _us_fast_path,
     canonical_emp_id,
     clean_email,
     clean_text,
@@ -65,18 +66,33 @@ def test_number_phonenumbers_calls_invalid_is_dropped():
     assert normalize_phone("+1 225 555 019") is None
 
 
+_US_FORMATS = (
+    "({a}) {e}-{s}", "{a}-{e}-{s}", "{a}.{e}.{s}", "{a}{e}{s}", "{a} {e} {s}", "1-{a}-{e}-{s}",
+    "1{a}{e}{s}", "+1 {a} {e} {s}", "+1({a}){e}-{s}", "1 ({a}) {e}-{s}",
+)
+
+
 def test_phone_fast_path_agrees_with_phonenumbers():
+    """The hand-made fast path (kept: the library costs ~28 us a number, ~1 s of a 20k-employee
+    sync) gives exactly `phonenumbers`' verdict on 20,000 seeded random North-American numbers."""
     rng = random.Random(11)
     area_codes = [268, 242, 787, 809, 876, 204, 416, 800, 900, 555, 500, 225, 504, 212, 999]
-    for _ in range(3000):
+    mismatches = []
+    valid = 0
+    for _ in range(20_000):
         npa = rng.choice(area_codes) if rng.random() < 0.5 else rng.randint(200, 999)
-        raw = f"({npa}) {rng.randint(0, 999):03d}-{rng.randint(0, 9999):04d}"
+        raw = rng.choice(_US_FORMATS).format(a=npa, e=f"{rng.randint(0, 999):03d}", s=f"{rng.randint(0, 9999):04d}")
+        assert _us_fast_path(raw) is not False, raw  # every sample exercises the fast path
         parsed = phonenumbers.parse(raw, "US")
         expected = (
             phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
             if phonenumbers.is_valid_number(parsed) else None
         )
-        assert _phone_cached(raw, "US") == expected, raw
+        valid += expected is not None
+        if _phone_cached(raw, "US") != expected:
+            mismatches.append((raw, _phone_cached(raw, "US"), expected))
+    assert not mismatches, mismatches[:20]
+    assert 2_000 < valid < 18_000  # the sample holds both verdicts in number
 
 
 @pytest.mark.parametrize(

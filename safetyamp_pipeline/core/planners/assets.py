@@ -6,7 +6,7 @@ from ..models import DesiredRecord, desired_hash
 from ..normalize import CODE_MAX, as_int, clean_text
 from ..refs import RefIndex, index_key, natural_key
 from ..settings import SyncSettings
-from .common import Normalizer, PlanItem, desc_norm, diff, rejected, unchanged
+from .common import Normalizer, PlanItem, RecordsByKey, desc_norm, diff, rejected, unchanged
 
 _ASSET_NORM: dict[str, Normalizer] = {
     "name": clean_text,
@@ -21,7 +21,7 @@ _ASSET_NORM: dict[str, Normalizer] = {
 _ASSET_BODY = ("name", "code", "serial", "model", "description", "status", "site_id", "asset_type_id", "current_user_id")
 
 
-def plan_assets(records, by_key, current, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
+def plan_assets(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
     items: list[PlanItem] = []
     asset_type = refs.vehicle_asset_type()
     site = refs.site_by_name(settings.vehicle_site_name)

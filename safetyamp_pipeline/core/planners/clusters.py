@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..models import DesiredRecord, desired_hash
+from ..models import DesiredRecord, RecordId, desired_hash
 from ..normalize import as_int, clean_text
 from ..refs import RefIndex, index_key
 from ..settings import SyncSettings
-from .common import Normalizer, PlanItem, code_norm, diff, rejected, unchanged
+from .common import Normalizer, PlanItem, RecordsByKey, code_norm, diff, rejected, unchanged
 
 _CLUSTER_NORM: dict[str, Normalizer] = {"name": clean_text, "external_code": code_norm, "parent_cluster_id": as_int}
 
@@ -31,9 +29,9 @@ def _parents_first(records: list[DesiredRecord]) -> list[DesiredRecord]:
     return sorted(records, key=depth)
 
 
-def plan_clusters(records, by_key, current, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
+def plan_clusters(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
     desired_keys = {index_key("site_clusters", r.key) for r in records if not r.rejected}
-    adopted: set[Any] = set()
+    adopted: set[RecordId] = set()
     items: list[PlanItem] = []
     for rec in _parents_first(records):
         digest = desired_hash(rec)
@@ -44,7 +42,7 @@ def plan_clusters(records, by_key, current, refs: RefIndex, settings: SyncSettin
         if name is None:
             items.append(rejected(rec, f"cluster {rec.key}: field name is empty", digest))
             continue
-        existing = by_key.get(index_key("site_clusters", rec.key))
+        existing = by_key.get(index_key("site_clusters", rec.key) or "")
         parent_key = rec.refs.get("parent")
         if existing is None and parent_key is not None:
             candidate = refs.unkeyed_clusters_by_name.get(name.casefold())

@@ -5,22 +5,26 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
-from ..models import DesiredRecord
+from ..models import DesiredRecord, Record, RecordId
 from ..normalize import CODE_MAX, DESCRIPTION_MAX, clean_text
 
-WRITE_ACTIONS = frozenset({"create", "update", "deactivate"})
+Action: TypeAlias = Literal["create", "update", "deactivate", "unchanged", "rejected"]
+Method: TypeAlias = Literal["POST", "PATCH", "PUT"]
+WRITE_ACTIONS: frozenset[Action] = frozenset({"create", "update", "deactivate"})
+# current SafetyAmp records of one entity by index key (lowest id when several share a key)
+RecordsByKey: TypeAlias = dict[str, Record]
 
 
 @dataclass
 class PlanItem:
     entity: str
     key: str
-    action: str  # create | update | deactivate | unchanged | rejected
-    target_id: Any = None
+    action: Action
+    target_id: RecordId | None = None
     payload: dict[str, Any] | None = None
-    method: str | None = None  # POST | PATCH | PUT | None
+    method: Method | None = None
     changed_fields: list[str] = field(default_factory=list)
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
@@ -73,10 +77,10 @@ def diff(
     return changed, before, after
 
 
-def rejected(record: DesiredRecord, reason: str, digest: str, target: Any = None) -> PlanItem:
+def rejected(record: DesiredRecord, reason: str, digest: str, target: RecordId | None = None) -> PlanItem:
     return PlanItem(record.entity, record.key, "rejected", target_id=target, reason=reason, desired_hash=digest)
 
 
-def unchanged(record: DesiredRecord, digest: str, target: Any, notes: list[str] | None = None, reason: str | None = None) -> PlanItem:
+def unchanged(record: DesiredRecord, digest: str, target: RecordId | None, notes: list[str] | None = None, reason: str | None = None) -> PlanItem:
     return PlanItem(record.entity, record.key, "unchanged", target_id=target, reason=reason, desired_hash=digest, notes=notes or [])
 

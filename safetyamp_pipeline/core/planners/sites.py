@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..models import desired_hash
+from ..models import DesiredRecord, RecordId, desired_hash
 from ..normalize import as_int, clean_state, clean_text, clean_zip
 from ..refs import RefIndex, index_key
 from ..settings import SyncSettings
-from .common import Normalizer, PlanItem, code_norm, diff, rejected, unchanged
+from .common import Normalizer, PlanItem, RecordsByKey, code_norm, diff, rejected, unchanged
 
 _SITE_NORM: dict[str, Normalizer] = {
     "name": clean_text,
@@ -21,8 +19,8 @@ _SITE_NORM: dict[str, Normalizer] = {
 }
 
 
-def plan_sites(records, by_key, current, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
-    adopted: set[Any] = set()
+def plan_sites(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
+    adopted: set[RecordId] = set()
     items: list[PlanItem] = []
     for rec in records:
         digest = desired_hash(rec)
@@ -31,7 +29,7 @@ def plan_sites(records, by_key, current, refs: RefIndex, settings: SyncSettings)
             continue
         cluster_key = rec.refs.get("cluster")
         cluster_id = as_int(refs.id_of("site_clusters", cluster_key))
-        existing = by_key.get(index_key("sites", rec.key))
+        existing = by_key.get(index_key("sites", rec.key) or "")
         if cluster_id is None:
             items.append(rejected(rec, f"site {rec.key}: field cluster_id: cluster {cluster_key!r} is not in SafetyAmp", digest,
                                    existing.get("id") if existing else None))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ..models import desired_hash
+from ..models import DesiredRecord, desired_hash
 from ..normalize import clean_text, title_key
 from ..refs import RefIndex, index_key
 from ..settings import SyncSettings
-from .common import PlanItem, rejected, unchanged
+from .common import PlanItem, RecordsByKey, rejected, unchanged
 
 
-def plan_titles(records, by_key, current, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
+def plan_titles(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
     items: list[PlanItem] = []
     for rec in records:
         digest = desired_hash(rec)
@@ -20,7 +20,7 @@ def plan_titles(records, by_key, current, refs: RefIndex, settings: SyncSettings
         if name is None:
             items.append(rejected(rec, f"title {rec.key}: field name is empty", digest))
             continue
-        existing = by_key.get(title_key(name)) or by_key.get(index_key("user_titles", rec.key))
+        existing = by_key.get(title_key(name) or "") or by_key.get(index_key("user_titles", rec.key) or "")
         if existing is not None:  # never duplicated, never renamed
             items.append(unchanged(rec, digest, existing.get("id")))
             continue

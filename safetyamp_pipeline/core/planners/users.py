@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..models import DesiredRecord, desired_hash
+from ..models import DesiredRecord, Record, RecordId, desired_hash
 from ..normalize import (
     as_bool,
     as_int,
@@ -22,7 +22,7 @@ from ..normalize import (
 from ..refs import RefIndex, index_key
 from ..settings import SyncSettings
 from ..uniqueness import Claim, arbitrate
-from .common import Normalizer, PlanItem, diff, rejected, unchanged
+from .common import Normalizer, PlanItem, RecordsByKey, diff, rejected, unchanged
 
 USER_COMPARED: dict[str, Normalizer] = {
     "first_name": clean_text,
@@ -45,7 +45,7 @@ USER_COMPARED: dict[str, Normalizer] = {
 _CORE_USER_FIELDS = ("first_name", "last_name", "email")
 
 
-def _wire(name: str, value: Any) -> Any:
+def _wire(name: str, value: object) -> object:
     """Value as sent (SafetyAmp takes system_access as 1/0)."""
     if name == "system_access" and value is not None:
         return 1 if value else 0
@@ -83,7 +83,7 @@ def _home_site(rec: DesiredRecord, refs: RefIndex) -> tuple[int | None, str]:
     return None, "; ".join(parts) or "no job and no region"
 
 
-def _unique_claim(rec: DesiredRecord, existing: Mapping[str, Any] | None) -> Claim:
+def _unique_claim(rec: DesiredRecord, existing: Record | None) -> Claim:
     """What a desired user would send of the unique values, and what it would give up."""
     claim = Claim(rec.key, existing.get("id") if existing else None)
     fields = rec.fields
@@ -106,11 +106,11 @@ def _unique_claim(rec: DesiredRecord, existing: Mapping[str, Any] | None) -> Cla
     return claim
 
 
-def plan_users(records, by_key, current, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
-    active = [(rec, by_key.get(index_key("users", rec.key))) for rec in records if not rec.rejected and not rec.deactivate]
+def plan_users(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
+    active = [(rec, by_key.get(index_key("users", rec.key) or "")) for rec in records if not rec.rejected and not rec.deactivate]
     holders = {"email": refs.users_by_email, "mobile_phone": refs.users_by_mobile}
 
-    def holders_of(kind: str, value: str) -> list[Any]:
+    def holders_of(kind: str, value: str) -> list[RecordId]:
         norm = email_key if kind == "email" else normalize_phone
         ids = holders[kind].get(value, ())
         return [i for i in dict.fromkeys(ids) if norm(refs.users_by_id.get(i, {}).get(kind)) == value]
@@ -122,7 +122,7 @@ def plan_users(records, by_key, current, refs: RefIndex, settings: SyncSettings)
         if rec.rejected:
             items.append(rejected(rec, rec.rejected, digest))
             continue
-        existing = by_key.get(index_key("users", rec.key))
+        existing = by_key.get(index_key("users", rec.key) or "")
         if rec.deactivate:
             items.append(_plan_user_deactivation(rec, existing, digest))
             continue
@@ -141,14 +141,14 @@ def plan_users(records, by_key, current, refs: RefIndex, settings: SyncSettings)
     return sorted(items, key=lambda item: verdict.phase.get(item.key, 0))
 
 
-def _held_by(refs: RefIndex, kind: str, value: Any, user_id: Any) -> str:
+def _held_by(refs: RefIndex, kind: str, value: object, user_id: RecordId | None) -> str:
     holder = refs.other_email_holder(value, user_id) if kind == "email" else refs.other_mobile_holder(value, user_id)
     if holder is None:
         return "another SafetyAmp user that keeps it in this plan"
     return f"SafetyAmp user {holder.get('id')} (emp_id {holder.get('emp_id')})"
 
 
-def _plan_user_deactivation(rec: DesiredRecord, existing: Mapping[str, Any] | None, digest: str) -> PlanItem:
+def _plan_user_deactivation(rec: DesiredRecord, existing: Record | None, digest: str) -> PlanItem:
     if existing is None:
         return unchanged(rec, digest, None, reason=f"employee {rec.key} is terminated and has no SafetyAmp user: not created")
     if as_bool(existing.get("system_access")) is False:
@@ -159,7 +159,10 @@ def _plan_user_deactivation(rec: DesiredRecord, existing: Mapping[str, Any] | No
                     after={"system_access": False}, desired_hash=digest, reason=f"employee {rec.key} is terminated")
 
 
-def _plan_user_create(rec, digest, home_site_id, home_why, title, refs: RefIndex, notes, blocked: set[str]) -> PlanItem:
+def _plan_user_create(
+    rec: DesiredRecord, digest: str, home_site_id: int | None, home_why: str, title: Record | None,
+    refs: RefIndex, notes: list[str], blocked: set[str],
+) -> PlanItem:
     if home_site_id is None:
         return rejected(rec, f"employee {rec.key}: field home_site_id unresolved ({home_why}): not created", digest)
     payload = {k: _wire(k, v) for k, v in rec.fields.items() if v is not None}
@@ -184,7 +187,10 @@ def _plan_user_create(rec, digest, home_site_id, home_why, title, refs: RefIndex
                     after=dict(payload), desired_hash=digest, notes=notes)
 
 
-def _plan_user_update(rec, digest, existing, home_site_id, home_why, title, refs: RefIndex, notes, blocked: set[str]) -> PlanItem:
+def _plan_user_update(
+    rec: DesiredRecord, digest: str, existing: Record, home_site_id: int | None, home_why: str, title: Record | None,
+    refs: RefIndex, notes: list[str], blocked: set[str],
+) -> PlanItem:
     target = existing.get("id")
     want = {name: rec.fields[name] for name in USER_COMPARED if name in rec.fields}
     if home_site_id is not None:
@@ -210,7 +216,7 @@ def _plan_user_update(rec, digest, existing, home_site_id, home_why, title, refs
     payload = _core_fields(existing, rec.fields, after)
     for name in changed:
         if name == "current_title":
-            payload["current_title_id"] = title.get("id")
+            payload["current_title_id"] = title.get("id") if title is not None else None
         else:
             payload[name] = _wire(name, after[name])
     return PlanItem("users", rec.key, "update", target_id=target, payload=payload, method="PATCH",
