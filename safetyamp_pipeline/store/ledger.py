@@ -12,6 +12,7 @@ from safetyamp_pipeline.store import codec
 from safetyamp_pipeline.store.base import StoreBase
 from safetyamp_pipeline.store.codec import require_aware
 from safetyamp_pipeline.store.engine import chunked
+from safetyamp_pipeline.store.rejections import Rejections
 
 LEDGER_STATUSES = frozenset({"ok", "failed", "planned", "skipped"})
 _LEDGER_FIELDS = (
@@ -29,7 +30,8 @@ _LEDGER_FIELDS = (
 )
 
 
-class Ledger(StoreBase):
+# Rejections ride on the ledger mixin until SyncStore lists them itself (requests.md).
+class Ledger(Rejections, StoreBase):
     def ledger_append(
         self,
         *,

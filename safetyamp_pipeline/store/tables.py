@@ -47,6 +47,7 @@ class StoreTables:
     intents: Table
     ledger: Table
     failures: Table
+    rejections: Table
 
 
 def build_tables(schema: str | None = None) -> StoreTables:
@@ -138,6 +139,17 @@ def build_tables(schema: str | None = None) -> StoreTables:
         Column("retry_requested", Boolean, nullable=False),
         Column("dismissed", Boolean, nullable=False),
     )
+    # The records the last run of each sink did not send, and why (replaced per entity each run).
+    rejections = Table(
+        "sync_rejections",
+        md,
+        Column("entity", String(64), primary_key=True),
+        Column("record_key", String(255), primary_key=True),
+        Column("run_id", String(64)),
+        Column("reason", Text, nullable=False),
+        Column("fields_json", Text),
+        Column("at", UtcDateTime, nullable=False),
+    )
     return StoreTables(
         metadata=md,
         schema_version=schema_version,
@@ -148,4 +160,5 @@ def build_tables(schema: str | None = None) -> StoreTables:
         intents=intents,
         ledger=ledger,
         failures=failures,
+        rejections=rejections,
     )

@@ -24,6 +24,7 @@ from safetyamp_pipeline.store.errors import StoreError
 from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.metadata import metadata_table
 from safetyamp_pipeline.sync.reconcile import MassDeactivationBlocked, Reconciler, SinkOptions, SinkReport
+from safetyamp_pipeline.sync.rejections import REJECTION_COLUMNS, rejection_rows, table_rows
 
 POOL = "safetyamp_api"
 FULL_READ_TAG = "safetyamp/full_read"
@@ -32,7 +33,6 @@ RETRY_FAILED_TAG = "retry_failed"
 ALLOW_MASS_DEACTIVATION_TAG = "allow_mass_deactivation"
 CHANGE_COLUMNS = ("action", "key", "fields", "status", "error")
 FAILURE_COLUMNS = ("key", "action", "kind", "status", "error")
-REJECTION_COLUMNS = ("key", "reason")
 
 
 def _tag(context: dg.AssetExecutionContext, name: str) -> bool:
@@ -50,7 +50,7 @@ def sink_options(context: dg.AssetExecutionContext, sync_settings: SyncSettingsR
     )
 
 
-def _report_metadata(report: SinkReport, run_id: str, dry_run: bool) -> dict:
+def _report_metadata(report: SinkReport, run_id: str, dry_run: bool, rejected: list[dict]) -> dict:
     metadata: dict = {name: dg.MetadataValue.int(value) for name, value in report.counts().items()}
     metadata["full_read"] = dg.MetadataValue.bool(report.full_read)
     metadata["dry_run"] = dg.MetadataValue.bool(dry_run)
@@ -58,7 +58,7 @@ def _report_metadata(report: SinkReport, run_id: str, dry_run: bool) -> dict:
     metadata["rate_limit_wait_seconds"] = dg.MetadataValue.float(round(report.rate_limit_wait_seconds, 3))
     metadata["changes"] = metadata_table(report.changes, CHANGE_COLUMNS)
     metadata["failures"] = metadata_table(report.failures, FAILURE_COLUMNS)
-    metadata["rejected"] = metadata_table(report.rejections, REJECTION_COLUMNS)
+    metadata["rejected"] = metadata_table(table_rows(rejected), REJECTION_COLUMNS)
     metadata["ledger"] = dg.MetadataValue.text(f"safetyamp-pipeline ledger --run {run_id}")
     return metadata
 
@@ -137,10 +137,13 @@ def run_sink(
     except (SQLAlchemyError, StoreError) as exc:
         raise store_failure(entity, exc) from None
 
+    rejected = rejection_rows(report, desired)
     try:
         row_count = _save_sink_value(
             sync_store, entity, report, reconciler.was_read_in_full(entity), options.dry_run, context.run.run_id
         )
+        if not options.dry_run:
+            sync_store.rejections_replace(entity, context.run.run_id, rejected)
     except (SQLAlchemyError, StoreError) as exc:
         raise store_failure(entity, exc) from None
     context.log.info(
@@ -149,7 +152,10 @@ def run_sink(
         report.rejected_before_send, report.failed, report.api_calls,
     )
     return dg.MaterializeResult(
-        metadata={**_report_metadata(report, context.run.run_id, options.dry_run), "dagster/row_count": row_count},
+        metadata={
+            **_report_metadata(report, context.run.run_id, options.dry_run, rejected),
+            "dagster/row_count": row_count,
+        },
         check_results=[
             dg.AssetCheckResult(
                 check_name="writes_succeeded",
