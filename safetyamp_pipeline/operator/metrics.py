@@ -44,25 +44,33 @@ DEFAULT_CACHE_SECONDS = 15.0
 # How many recent materializations of a sink are searched for one that was not a dry run.
 _MATERIALIZATION_LOOKBACK = 20
 
-# Every metric the exporter can serve (name as exposed, type, help). Tests check the dashboard and
+
+@dataclass(frozen=True)
+class MetricSpec:
+    kind: str  # "gauge" | "counter"
+    labels: tuple[str, ...]
+    documentation: str
+
+
+# Every metric the exporter can serve, by its exposed name. Tests check the dashboard and
 # the alert rules against this list.
-METRICS: dict[str, tuple[str, str]] = {
-    "safetyamp_sink_last_success_timestamp_seconds": ("gauge", "Unix time of the sink's last successful (non dry-run) materialization."),
-    "safetyamp_sink_records": ("gauge", "Records per outcome in the sink's last successful materialization."),
-    "safetyamp_api_requests": ("gauge", "SafetyAmp API requests made by the sink's last successful materialization."),
-    "safetyamp_rate_limit_wait_seconds": ("gauge", "Seconds the sink's last successful materialization waited on the rate limiter."),
-    "safetyamp_sink_duration_seconds": ("gauge", "Seconds the sink's last successful materialization took."),
-    "safetyamp_open_failures": ("gauge", "Records whose last write failed and that are not dismissed (sync store)."),
-    "safetyamp_ledger_writes_total": ("counter", "Ledger entries (writes, planned and skipped writes) in the sync store."),
-    "safetyamp_job_last_run_status": ("gauge", "1 for the status of the job's latest run, 0 for the other statuses."),
-    "safetyamp_job_last_run_timestamp_seconds": ("gauge", "Unix time the job's latest run ended (or was created, while it runs)."),
-    "safetyamp_job_last_success_timestamp_seconds": ("gauge", "Unix time the job's latest successful run ended."),
-    "safetyamp_automation_running": ("gauge", "1 when the schedule or sensor is running, 0 when it is stopped."),
-    "safetyamp_automation_last_tick_timestamp_seconds": ("gauge", "Unix time of the schedule's or sensor's latest tick."),
-    "safetyamp_daemon_last_heartbeat_timestamp_seconds": ("gauge", "Unix time of the Dagster daemon's latest heartbeat, per daemon."),
-    "safetyamp_exporter_store_up": ("gauge", "1 when the exporter could read the sync store on its latest collection."),
-    "safetyamp_exporter_instance_up": ("gauge", "1 when the exporter could read the Dagster instance on its latest collection."),
-    "safetyamp_exporter_collect_duration_seconds": ("gauge", "Seconds the exporter's latest collection took."),
+METRICS: dict[str, MetricSpec] = {
+    "safetyamp_sink_last_success_timestamp_seconds": MetricSpec("gauge", ("entity",), "Unix time of the sink's last successful (non dry-run) materialization."),
+    "safetyamp_sink_records": MetricSpec("gauge", ("entity", "state"), "Records per outcome in the sink's last successful materialization."),
+    "safetyamp_api_requests": MetricSpec("gauge", ("entity",), "SafetyAmp API requests made by the sink's last successful materialization."),
+    "safetyamp_rate_limit_wait_seconds": MetricSpec("gauge", ("entity",), "Seconds the sink's last successful materialization waited on the rate limiter."),
+    "safetyamp_sink_duration_seconds": MetricSpec("gauge", ("entity",), "Seconds the sink's last successful materialization took."),
+    "safetyamp_open_failures": MetricSpec("gauge", ("entity", "kind"), "Records whose last write failed and that are not dismissed (sync store)."),
+    "safetyamp_ledger_writes_total": MetricSpec("counter", ("entity", "action", "status"), "Ledger entries (writes, planned and skipped writes) in the sync store."),
+    "safetyamp_job_last_run_status": MetricSpec("gauge", ("job", "status"), "1 for the status of the job's latest run, 0 for the other statuses."),
+    "safetyamp_job_last_run_timestamp_seconds": MetricSpec("gauge", ("job",), "Unix time the job's latest run ended (or was created, while it runs)."),
+    "safetyamp_job_last_success_timestamp_seconds": MetricSpec("gauge", ("job",), "Unix time the job's latest successful run ended."),
+    "safetyamp_automation_running": MetricSpec("gauge", ("name", "type"), "1 when the schedule or sensor is running, 0 when it is stopped."),
+    "safetyamp_automation_last_tick_timestamp_seconds": MetricSpec("gauge", ("name", "type"), "Unix time of the schedule's or sensor's latest tick."),
+    "safetyamp_daemon_last_heartbeat_timestamp_seconds": MetricSpec("gauge", ("daemon",), "Unix time of the Dagster daemon's latest heartbeat, per daemon."),
+    "safetyamp_exporter_store_up": MetricSpec("gauge", (), "1 when the exporter could read the sync store on its latest collection."),
+    "safetyamp_exporter_instance_up": MetricSpec("gauge", (), "1 when the exporter could read the Dagster instance on its latest collection."),
+    "safetyamp_exporter_collect_duration_seconds": MetricSpec("gauge", (), "Seconds the exporter's latest collection took."),
 }
 
 
@@ -132,15 +140,15 @@ class SyncCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self.snapshot()
-        for name, (kind, documentation) in METRICS.items():
+        for name, spec in METRICS.items():
             samples = snapshot.samples.get(name)
             if not samples:
                 continue
-            label_names = list(samples[0][0])
-            if kind == "counter":
-                family: Metric = CounterMetricFamily(name.removesuffix("_total"), documentation, labels=label_names)
+            label_names = list(spec.labels)
+            if spec.kind == "counter":
+                family: Metric = CounterMetricFamily(name.removesuffix("_total"), spec.documentation, labels=label_names)
             else:
-                family = GaugeMetricFamily(name, documentation, labels=label_names)
+                family = GaugeMetricFamily(name, spec.documentation, labels=label_names)
             for labels, value in samples:
                 family.add_metric([labels[n] for n in label_names], value)  # type: ignore[attr-defined]
             yield family

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from safetyamp_pipeline import cli
 from safetyamp_pipeline.core.models import record_from_row
-from safetyamp_pipeline.operator.metrics import ENTITIES, SyncCollector
+from safetyamp_pipeline.operator.metrics import ENTITIES, METRICS, SyncCollector
 from safetyamp_pipeline.sync.headless import SyncOutcome
 from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
 
@@ -122,6 +122,11 @@ def test_once_reports_every_sink_the_open_failures_and_the_ledger(synced, capsys
     assert _value(samples, "safetyamp_exporter_store_up") == 1
     assert _value(samples, "safetyamp_exporter_instance_up") == 1
     assert synced.rejected_key not in out  # no record key (person data) in any label
+    # What is served is what is declared (the dashboard and alert-rule tests check against it).
+    for family in text_string_to_metric_families(out):
+        for sample in family.samples:
+            assert sample.name in METRICS, sample.name
+            assert set(sample.labels) == set(METRICS[sample.name].labels), sample.name
 
 
 def test_serve_answers_get_metrics_over_http_from_its_own_process(synced, capsys, monkeypatch):
