@@ -1,0 +1,156 @@
+"""Applying planned writes: intent -> send -> ledger -> mirror, healing, and recording failures.
+
+Every write is recorded as an intent before it is sent and confirmed once its answer is in the
+ledger and the mirror: an intent left open (crash, lost store, lost answer) makes the next run
+re-read the entity and complete the ledger (see `sync.read.MirrorReader._settle_intent`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from safetyamp_pipeline.clients.errors import (
+    AmbiguousWrite,
+    ApiError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationRejected,
+)
+from safetyamp_pipeline.sync.masking import mask_text
+from safetyamp_pipeline.sync.report import CHANGE_TABLE_ROWS, SinkOptions, SinkReport
+
+_UNIQUENESS_MESSAGES = ("already been taken", "already in use")
+
+Heal = Callable[[Any], Any | None]
+
+
+class Applier:
+    """Sends one entity's writes and records each attempt; one instance per run."""
+
+    def __init__(self, client: Any, store: Any, options: SinkOptions, log: logging.Logger | Any) -> None:
+        self.client = client
+        self.store = store
+        self.options = options
+        self.log = log
+        self.written: dict[tuple[str, str], dict] = {}
+
+    def _held(self, item: Any, failure: Mapping[str, Any] | None) -> bool:
+        if not failure or failure.get("kind") != "rejected":
+            return False
+        if self.options.retry_failed or failure.get("retry_requested"):
+            return False
+        return failure.get("desired_hash") == item.desired_hash
+
+    def _ledger(self, item: Any, status: str, *, after: Any = None, http_status: int | None = None, error: str | None = None) -> None:
+        self.store.ledger_append(
+            run_id=self.options.run_id,
+            entity=item.entity,
+            key=item.key,
+            action=item.action,
+            changed_fields=list(item.changed_fields or []),
+            before=item.before,
+            after=after if after is not None else item.after,
+            status=status,
+            http_status=http_status,
+            error=error,
+        )
+
+    def _send(self, item: Any) -> dict:
+        if item.action == "create":
+            return self.client.create(item.entity, item.payload)
+        return self.client.update(item.entity, item.target_id, item.payload, item.method or "PUT")
+
+    def apply_one(self, item: Any, report: SinkReport, heal: Heal) -> str:
+        """Send one write; returns "ok", "rejected", "transient" or "held"."""
+        failure = self.store.failure_get(item.entity, item.key)
+        if self._held(item, failure):
+            report.held_failed += 1
+            return "held"
+        if self.options.dry_run:
+            self._ledger(item, "planned")
+            report.add_change(item, "planned (dry run)")
+            return "ok"
+        self.store.intent_record(item.entity, item.key, self.options.run_id, item.payload)
+        try:
+            response = self._send(item)
+        except ValidationRejected as exc:
+            self.store.intent_confirm(item.entity, item.key)
+            if item.action == "create" and _is_uniqueness_conflict(exc):
+                healed = heal(item)
+                if healed is not None and healed is not item:
+                    report.healed += 1
+                    return self.apply_healed(healed, report)
+            return self.fail(item, report, "rejected", exc)
+        except NotFound as exc:
+            self.store.intent_confirm(item.entity, item.key)
+            if item.action != "create":
+                healed = heal(item)
+                if healed is not None and healed is not item:
+                    report.healed += 1
+                    return self.apply_healed(healed, report)
+            return self.fail(item, report, "rejected", exc)
+        except (Unauthorized, Forbidden):
+            self.store.intent_confirm(item.entity, item.key)
+            raise  # a credential problem stops the sink: no record is held as rejected for it
+        except AmbiguousWrite as exc:
+            # The write may have reached SafetyAmp: the intent stays open, so the next run re-reads.
+            return self.fail(item, report, "transient", exc)
+        except ApiError as exc:
+            kind = "rejected" if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429 else "transient"
+            # A POST is only retried when it certainly did not arrive; a PATCH/PUT given up after
+            # 5xx or lost connections may have been applied, so its intent stays open.
+            if item.action == "create" or kind == "rejected":
+                self.store.intent_confirm(item.entity, item.key)
+            return self.fail(item, report, kind, exc)
+        self._ledger(item, "ok", after=response, http_status=201 if item.action == "create" else 200)
+        self.store.mirror_upsert(item.entity, item.key, response)
+        self.written[(item.entity, item.key)] = response
+        self.store.intent_confirm(item.entity, item.key)
+        if failure:
+            self.store.failure_clear(item.entity, item.key)
+        report.add_change(item, "ok")
+        if item.action == "create":
+            report.created += 1
+        elif item.action == "update":
+            report.updated += 1
+        else:
+            report.deactivated += 1
+        return "ok"
+
+    def apply_healed(self, item: Any, report: SinkReport) -> str:
+        """Apply the re-plan of a record after a targeted re-read (once; no further healing)."""
+        if item.action == "unchanged":
+            report.unchanged += 1
+            self.store.failure_clear(item.entity, item.key)
+            return "ok"
+        if item.action == "rejected":
+            report.add_rejection(item.key, item.reason)
+            return "rejected"
+        return self.apply_one(item, report, heal=lambda _: None)
+
+    def fail(self, item: Any, report: SinkReport, kind: str, exc: ApiError) -> str:
+        message = mask_text(str(exc))
+        fields: dict[str, Any] = {}
+        if isinstance(exc, ValidationRejected):
+            fields = {k: [mask_text(m) for m in v] for k, v in exc.errors.items()}
+        self.store.failure_record(
+            item.entity, item.key, reason=message, fields=fields, desired_hash=item.desired_hash, kind=kind
+        )
+        self._ledger(item, "failed", http_status=exc.status, error=message)
+        report.add_change(item, "failed", message)
+        report.failed += 1
+        if kind == "transient":
+            report.transient_failures += 1
+        if len(report.failures) < CHANGE_TABLE_ROWS:
+            report.failures.append({"key": item.key, "action": item.action, "kind": kind, "status": exc.status, "error": message})
+        self.log.warning("%s %s %s failed (%s): %s", item.entity, item.action, item.key, kind, message)
+        return kind
+
+
+def _is_uniqueness_conflict(exc: ValidationRejected) -> bool:
+    """SafetyAmp says a unique field (email, mobile phone, site code, cluster code) is taken:
+    the record may already exist (created by hand, or by a run whose answer was lost)."""
+    return any(text in message for messages in exc.errors.values() for message in messages for text in _UNIQUENESS_MESSAGES)
