@@ -10,6 +10,11 @@ lets request `rate + 1` through one refill interval after a full burst.
 Latency: the server counts a request when it arrives, which is later than `acquire()`. A client
 calls `mark_answered()` once the answer came back, which restamps the token with that (later)
 time; the next use of the token is then at least `per_seconds` after the server saw the request.
+
+`TokenBucket` is one process's budget. Runs are separate processes (pods), so two runs in one
+window would each spend a full budget: `store.rate_budget.SharedRateBudget` keeps the same
+tokens in the sync store instead, one budget per API token for every process. Both satisfy
+`RateLimiter`, the interface `clients.http.HttpTransport` uses.
 """
 
 from __future__ import annotations
@@ -18,6 +23,22 @@ import collections
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """What a client needs from a limiter: take a token before each attempt, report the answer."""
+
+    waited_total: float
+
+    def acquire(self) -> float:
+        """Take a token, sleeping until one is free. Returns the seconds waited."""
+        ...
+
+    def mark_answered(self) -> None:
+        """The request sent after the last `acquire()` (on this thread) has been answered."""
+        ...
 
 
 class TokenBucket:
