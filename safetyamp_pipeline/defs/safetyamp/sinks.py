@@ -21,6 +21,7 @@ from safetyamp_pipeline.clients.resources import SafetyAmpResource, SyncSettings
 from safetyamp_pipeline.core.models import record_from_row
 from safetyamp_pipeline.defs.safetyamp.freshness import sink_freshness_policy
 from safetyamp_pipeline.store.errors import StoreError
+from safetyamp_pipeline.sync.failure_queue import FAILURE_QUEUE_COLUMNS, failure_queue_rows
 from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.metadata import metadata_table
 from safetyamp_pipeline.sync.reconcile import MassDeactivationBlocked, Reconciler, SinkOptions, SinkReport
@@ -50,7 +51,7 @@ def sink_options(context: dg.AssetExecutionContext, sync_settings: SyncSettingsR
     )
 
 
-def _report_metadata(report: SinkReport, run_id: str, dry_run: bool, rejected: list[dict]) -> dict:
+def _report_metadata(report: SinkReport, run_id: str, dry_run: bool, rejected: list[dict], queue: list[dict]) -> dict:
     metadata: dict = {name: dg.MetadataValue.int(value) for name, value in report.counts().items()}
     metadata["full_read"] = dg.MetadataValue.bool(report.full_read)
     metadata["dry_run"] = dg.MetadataValue.bool(dry_run)
@@ -59,6 +60,8 @@ def _report_metadata(report: SinkReport, run_id: str, dry_run: bool, rejected: l
     metadata["changes"] = metadata_table(report.changes, CHANGE_COLUMNS)
     metadata["failures"] = metadata_table(report.failures, FAILURE_COLUMNS)
     metadata["rejected"] = metadata_table(table_rows(rejected), REJECTION_COLUMNS)
+    metadata["open_failures"] = dg.MetadataValue.int(len(queue))
+    metadata["failure_queue"] = metadata_table(failure_queue_rows(queue), FAILURE_QUEUE_COLUMNS, limit=200)
     metadata["ledger"] = dg.MetadataValue.text(f"safetyamp-pipeline ledger --run {run_id}")
     return metadata
 
@@ -144,6 +147,7 @@ def run_sink(
         )
         if not options.dry_run:
             sync_store.rejections_replace(entity, context.run.run_id, rejected)
+        queue = sync_store.failures_open(entity)
     except (SQLAlchemyError, StoreError) as exc:
         raise store_failure(entity, exc) from None
     context.log.info(
@@ -153,7 +157,7 @@ def run_sink(
     )
     return dg.MaterializeResult(
         metadata={
-            **_report_metadata(report, context.run.run_id, options.dry_run, rejected),
+            **_report_metadata(report, context.run.run_id, options.dry_run, rejected, queue),
             "dagster/row_count": row_count,
         },
         check_results=[
