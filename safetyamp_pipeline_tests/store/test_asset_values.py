@@ -135,3 +135,75 @@ def test_large_value_round_trips(store: SyncStore) -> None:
 def test_partition_must_be_a_non_empty_string(store: SyncStore) -> None:
     with pytest.raises(ValueError, match="partition"):
         store.save_asset_value("a", [], partition="")
+
+
+# -- run-scoped values (issue 16.1) -------------------------------------------------------------
+
+
+def test_a_pending_value_is_never_loaded_until_accepted(store: SyncStore) -> None:
+    store.save_asset_value("entra/users", [{"mail": "good"}], run_id="run-1")
+    store.save_asset_value("entra/users", [{"mail": None}], run_id="run-2", accept=False)
+
+    assert store.load_asset_value("entra/users") == [{"mail": "good"}]
+    assert store.load_asset_value("entra/users", run_id="run-2") == [{"mail": "good"}]
+    assert store.asset_value_state("entra/users", "run-2") == "pending"
+    assert store.asset_value_info("entra/users")["run_id"] == "run-1"
+
+    assert store.accept_asset_value("entra/users", "run-2") == 1
+    assert store.load_asset_value("entra/users") == [{"mail": None}]
+    assert store.asset_value_state("entra/users", "run-2") == "accepted"
+    assert store.asset_value_info("entra/users")["run_id"] == "run-2"
+
+
+def test_a_pending_value_alone_is_no_value(store: SyncStore) -> None:
+    store.save_asset_value("viewpoint/employees", [{"Employee": 1}], run_id="run-1", accept=False)
+    with pytest.raises(MissingAssetValue):
+        store.load_asset_value("viewpoint/employees", run_id="run-1")
+    with pytest.raises(ValueError, match="run id"):
+        store.save_asset_value("viewpoint/employees", [], accept=False)
+    with pytest.raises(MissingAssetValue):
+        store.accept_asset_value("viewpoint/employees", "never-ran")
+
+
+def test_a_run_reads_its_own_accepted_value_even_after_another_run_accepted_one(store: SyncStore) -> None:
+    store.save_asset_value("viewpoint/employees", [{"Employee": 1}], run_id="hourly")
+    store.save_asset_value("viewpoint/employees", [{"Employee": 2}], run_id="employee-sync")
+
+    assert store.load_asset_value("viewpoint/employees", run_id="hourly") == [{"Employee": 1}]
+    assert store.load_asset_value("viewpoint/employees", run_id="employee-sync") == [{"Employee": 2}]
+    # A run in which the source did not run (a manual desired/*) reads the last accepted value.
+    assert store.load_asset_value("viewpoint/employees", run_id="manual") == [{"Employee": 2}]
+    assert store.load_asset_value("viewpoint/employees") == [{"Employee": 2}]
+
+
+def test_partitions_prefer_the_runs_own_value_per_partition(store: SyncStore) -> None:
+    store.save_asset_value("viewpoint/job_assignments", [{"w": "a-old"}], partition="2026-01-05", run_id="r1")
+    store.save_asset_value("viewpoint/job_assignments", [{"w": "b-old"}], partition="2026-01-12", run_id="r1")
+    store.save_asset_value("viewpoint/job_assignments", [{"w": "b-new"}], partition="2026-01-12", run_id="r2")
+
+    assert store.load_asset_partitions("viewpoint/job_assignments", ["2026-01-05", "2026-01-12"], run_id="r1") == [
+        {"w": "a-old"}, {"w": "b-old"},
+    ]
+    assert store.load_asset_partitions("viewpoint/job_assignments", ["2026-01-05", "2026-01-12"], run_id="r2") == [
+        {"w": "a-old"}, {"w": "b-new"},
+    ]
+
+
+def test_old_run_values_are_pruned_with_their_chunks(store: SyncStore) -> None:
+    from sqlalchemy import func, select
+
+    from safetyamp_pipeline.store.asset_values import RUN_VALUES_KEPT
+
+    runs = [f"run-{i:02d}" for i in range(RUN_VALUES_KEPT + 5)]
+    for i, run in enumerate(runs):
+        store.save_asset_value("samsara/vehicles", [{"n": i}], run_id=run)
+    store.save_asset_value("samsara/vehicles", [{"n": "refused"}], run_id="late", accept=False)
+
+    chunks = store._t.asset_chunks
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(chunks)).scalar()
+    assert stored == RUN_VALUES_KEPT
+    assert store.load_asset_value("samsara/vehicles") == [{"n": len(runs) - 1}]
+    # A pruned run falls back to the last accepted value; a kept one still reads its own.
+    assert store.load_asset_value("samsara/vehicles", run_id=runs[0]) == [{"n": len(runs) - 1}]
+    assert store.load_asset_value("samsara/vehicles", run_id=runs[-2]) == [{"n": len(runs) - 2}]

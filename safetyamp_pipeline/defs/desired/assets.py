@@ -13,6 +13,7 @@ import dagster as dg
 from safetyamp_pipeline.clients.resources import SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.core import desired as core_desired
 from safetyamp_pipeline.core.models import DesiredSet, record_to_row
+from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.sync.calendar import lookback_keys, today_in_payroll_tz
 from safetyamp_pipeline.sync.masking import mask_record, mask_text
 from safetyamp_pipeline.sync.metadata import markdown_table
@@ -47,11 +48,13 @@ def _warn(check_name: str, rows: list[dict], description: str) -> dg.AssetCheckR
 
 
 def _save(context: dg.AssetExecutionContext, store: SyncStoreResource, entity: str, desired: DesiredSet) -> dict:
-    sync_store = store.get_store()
-    sync_store.save_asset_value(f"desired/{entity}", [record_to_row(r) for r in desired.records], run_id=context.run.run_id)
-    sync_store.save_asset_value(
-        f"desired/{entity}{DESIRED_ISSUES_SUFFIX}", [i.to_row() for i in desired.issues], run_id=context.run.run_id
-    )
+    run_id = context.run.run_id
+    with guarded_store(f"desired/{entity}"):
+        sync_store = store.get_store()
+        sync_store.save_asset_value(f"desired/{entity}", [record_to_row(r) for r in desired.records], run_id=run_id)
+        sync_store.save_asset_value(
+            f"desired/{entity}{DESIRED_ISSUES_SUFFIX}", [i.to_row() for i in desired.issues], run_id=run_id
+        )
     rejected = sum(1 for r in desired.records if r.rejected)
     deactivate = sum(1 for r in desired.records if r.deactivate and not r.rejected)
     context.log.info(
@@ -71,8 +74,11 @@ def _save(context: dg.AssetExecutionContext, store: SyncStoreResource, entity: s
     }
 
 
-def _load(store: SyncStoreResource, key: str) -> list[dict]:
-    return store.get_store().load_asset_value(key)
+def _load(context: dg.AssetExecutionContext, store: SyncStoreResource, key: str) -> list[dict]:
+    """The value of `key` accepted in this run, else the last accepted one (never a value whose
+    blocking check failed, in this run or another)."""
+    with guarded_store(f"desired/{context.asset_key.path[-1]}"):
+        return store.get_store().load_asset_value(key, run_id=context.run.run_id)
 
 
 @dg.asset(
@@ -85,7 +91,7 @@ def _load(store: SyncStoreResource, key: str) -> list[dict]:
 def desired_site_clusters(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
-    desired = core_desired.desired_site_clusters(_load(store, "viewpoint/departments"), sync_settings.settings())
+    desired = core_desired.desired_site_clusters(_load(context, store, "viewpoint/departments"), sync_settings.settings())
     return dg.MaterializeResult(metadata=_save(context, store, "site_clusters", desired))
 
 
@@ -101,7 +107,7 @@ def desired_sites(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
     desired = core_desired.desired_sites(
-        _load(store, "viewpoint/jobs"), _load(store, "viewpoint/departments"), sync_settings.settings()
+        _load(context, store, "viewpoint/jobs"), _load(context, store, "viewpoint/departments"), sync_settings.settings()
     )
     no_cluster = [row for row in _rejected_rows(desired) if "cluster" in row["reason"].lower()]
     no_cluster += _issue_rows(desired, contains="cluster")
@@ -121,15 +127,16 @@ def desired_sites(
 def desired_titles(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
-    desired = core_desired.desired_titles(_load(store, "viewpoint/employees"), sync_settings.settings())
+    desired = core_desired.desired_titles(_load(context, store, "viewpoint/employees"), sync_settings.settings())
     return dg.MaterializeResult(metadata=_save(context, store, "titles", desired))
 
 
-def load_lookback_payroll(store: SyncStoreResource, weeks: int) -> list[dict]:
-    sync_store = store.get_store()
-    stored = set(sync_store.asset_partitions("viewpoint/job_assignments"))
-    keys = [k for k in lookback_keys(today_in_payroll_tz(), weeks) if k in stored]
-    return sync_store.load_asset_partitions("viewpoint/job_assignments", keys) if keys else []
+def load_lookback_payroll(store: SyncStoreResource, weeks: int, run_id: str | None = None) -> list[dict]:
+    with guarded_store("desired/users"):
+        sync_store = store.get_store()
+        stored = set(sync_store.asset_partitions("viewpoint/job_assignments"))
+        keys = [k for k in lookback_keys(today_in_payroll_tz(), weeks) if k in stored]
+        return sync_store.load_asset_partitions("viewpoint/job_assignments", keys, run_id=run_id) if keys else []
 
 
 def _duplicate_rows(records: Sequence, field: str) -> list[dict]:
@@ -159,11 +166,11 @@ def desired_users(
 ) -> dg.MaterializeResult:
     settings = sync_settings.settings()
     desired = core_desired.desired_users(
-        _load(store, "viewpoint/employees"),
-        load_lookback_payroll(store, settings.lookback_weeks),
-        _load(store, "entra/users"),
-        _load(store, "viewpoint/jobs"),
-        _load(store, "viewpoint/departments"),
+        _load(context, store, "viewpoint/employees"),
+        load_lookback_payroll(store, settings.lookback_weeks, context.run.run_id),
+        _load(context, store, "entra/users"),
+        _load(context, store, "viewpoint/jobs"),
+        _load(context, store, "viewpoint/departments"),
         settings,
         today_in_payroll_tz(),
     )
@@ -192,7 +199,7 @@ def desired_users(
 def desired_assets(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
-    desired = core_desired.desired_assets(_load(store, "samsara/vehicles"), sync_settings.settings())
+    desired = core_desired.desired_assets(_load(context, store, "samsara/vehicles"), sync_settings.settings())
     no_serial = [r for r in _rejected_rows(desired) if "serial" in r["reason"].lower()]
     return dg.MaterializeResult(
         metadata=_save(context, store, "assets", desired),

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import GraphResource, SyncSettingsResource, SyncStoreResource
+from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.defs.sources.viewpoint import ALLOW_EMPLOYEE_DROP_TAG, SOURCE_FRESHNESS
 from safetyamp_pipeline.sync.count_guard import check_count
 from safetyamp_pipeline.sync.metadata import source_metadata
@@ -13,7 +14,9 @@ EMAIL_BASELINE_KEY = "checks/entra_users_with_email_baseline"
 
 
 def _with_email(users: list[dict]) -> int:
-    return sum(1 for u in users if str(u.get("employeeId") or "").strip() and (u.get("mail") or u.get("userPrincipalName")))
+    """Users with an employee id and a `mail`. The UPN does not count: every account has one, so
+    a read that lost `mail` must show as a drop here."""
+    return sum(1 for u in users if str(u.get("employeeId") or "").strip() and str(u.get("mail") or "").strip())
 
 
 @dg.asset(
@@ -41,17 +44,22 @@ def entra_users(
     sync_settings: SyncSettingsResource,
 ) -> dg.MaterializeResult:
     users = [{field: u.get(field) for field in ENTRA_FIELDS} for u in graph.get_client().list_users()]
-    sync_store = store.get_store()
-    sync_store.save_asset_value("entra/users", users, run_id=context.run.run_id)
+    run_id = context.run.run_id
     enabled = sum(1 for u in users if u.get("accountEnabled"))
     context.log.info("Read %d Entra users (%d enabled)", len(users), enabled)
 
     with_email = _with_email(users)
     allowed_drop = sync_settings.employee_drop_share
-    guard = check_count(
-        sync_store, EMAIL_BASELINE_KEY, "with_email", with_email, allowed_drop=allowed_drop,
-        overridden=context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true", run_id=context.run.run_id,
-    )
+    # Saved as pending first: only a read the guard accepts becomes a value desired/* can load.
+    with guarded_store("entra/users"):
+        sync_store = store.get_store()
+        sync_store.save_asset_value("entra/users", users, run_id=run_id, accept=False)
+        guard = check_count(
+            sync_store, EMAIL_BASELINE_KEY, "with_email", with_email, allowed_drop=allowed_drop,
+            overridden=context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true", run_id=run_id,
+        )
+        if guard.stable:
+            sync_store.accept_asset_value("entra/users", run_id)
     baseline, overridden, stable = guard.baseline, guard.overridden, guard.stable
     if not stable:
         context.log.error(

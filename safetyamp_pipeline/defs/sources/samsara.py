@@ -7,6 +7,7 @@ import dagster as dg
 
 from safetyamp_pipeline.clients.resources import SamsaraResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.core.driver_link import driver_employee_number
+from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.defs.sources.viewpoint import SOURCE_FRESHNESS
 from safetyamp_pipeline.store import MissingAssetValue
 from safetyamp_pipeline.sync.metadata import source_metadata
@@ -38,9 +39,10 @@ def samsara_vehicles(
 ) -> dg.MaterializeResult:
     notes_pattern = sync_settings.settings().driver_notes_pattern
     client = samsara.get_client()
-    sync_store = store.get_store()
     vehicles = client.list_vehicles()
-    cache = _load_driver_cache(sync_store)
+    with guarded_store("samsara/vehicles"):
+        sync_store = store.get_store()
+        cache = _load_driver_cache(sync_store)
     now = datetime.now(UTC)
     lookups = 0
     for vehicle in vehicles:
@@ -57,9 +59,10 @@ def samsara_vehicles(
                 number = driver_employee_number(client.get_driver(driver_id), notes_pattern)
                 cache[driver_id] = {"driver_id": driver_id, "employee_number": number, "fetched_at": now.isoformat()}
         vehicle["driverEmployeeNumber"] = number
-    if lookups:
-        sync_store.save_asset_value(DRIVER_CACHE_KEY, list(cache.values()), run_id=context.run.run_id)
-    sync_store.save_asset_value("samsara/vehicles", vehicles, run_id=context.run.run_id)
+    with guarded_store("samsara/vehicles"):
+        if lookups:
+            sync_store.save_asset_value(DRIVER_CACHE_KEY, list(cache.values()), run_id=context.run.run_id)
+        sync_store.save_asset_value("samsara/vehicles", vehicles, run_id=context.run.run_id)
     linked = sum(1 for v in vehicles if v.get("driverEmployeeNumber"))
     context.log.info("Read %d vehicles (%d with a linked driver, %d driver look-ups)", len(vehicles), linked, lookups)
     preview = [

@@ -7,6 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import SyncSettingsResource, SyncStoreResource, VistaResource
+from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.sync.calendar import (
     PAYROLL_WEEKS,
     current_week_key,
@@ -37,7 +38,8 @@ def viewpoint_departments(
     context: dg.AssetExecutionContext, vista: VistaResource, store: SyncStoreResource
 ) -> dg.MaterializeResult:
     rows = vista.get_client().departments()
-    store.get_store().save_asset_value("viewpoint/departments", rows, run_id=context.run.run_id)
+    with guarded_store("viewpoint/departments"):
+        store.get_store().save_asset_value("viewpoint/departments", rows, run_id=context.run.run_id)
     context.log.info("Read %d departments from Vista", len(rows))
     return dg.MaterializeResult(metadata=source_metadata(rows))
 
@@ -54,7 +56,8 @@ def viewpoint_jobs(
     context: dg.AssetExecutionContext, vista: VistaResource, store: SyncStoreResource
 ) -> dg.MaterializeResult:
     rows = vista.get_client().open_jobs()
-    store.get_store().save_asset_value("viewpoint/jobs", rows, run_id=context.run.run_id)
+    with guarded_store("viewpoint/jobs"):
+        store.get_store().save_asset_value("viewpoint/jobs", rows, run_id=context.run.run_id)
     counts = Counter(_trimmed(r.get("Job")) for r in rows)
     duplicates = sorted(job for job, n in counts.items() if n > 1)
     context.log.info("Read %d open jobs from Vista", len(rows))
@@ -101,8 +104,7 @@ def viewpoint_employees(
     sync_settings: SyncSettingsResource,
 ) -> dg.MaterializeResult:
     rows = vista.get_client().employees(term_window_days=sync_settings.terminated_window_days)
-    sync_store = store.get_store()
-    sync_store.save_asset_value("viewpoint/employees", rows, run_id=context.run.run_id)
+    run_id = context.run.run_id
     active = _active_count(rows)
     context.log.info("Read %d employees from Vista (%d active)", len(rows), active)
 
@@ -111,10 +113,16 @@ def viewpoint_employees(
     nameless = [str(r.get("Employee")) for r in rows if not _trimmed(r.get("FirstName")) or not _trimmed(r.get("LastName"))]
 
     allowed_drop = sync_settings.employee_drop_share
-    guard = check_count(
-        sync_store, EMPLOYEE_BASELINE_KEY, "active", active, allowed_drop=allowed_drop,
-        overridden=context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true", run_id=context.run.run_id,
-    )
+    # Saved as pending first: only a read the guard accepts becomes a value desired/* can load.
+    with guarded_store("viewpoint/employees"):
+        sync_store = store.get_store()
+        sync_store.save_asset_value("viewpoint/employees", rows, run_id=run_id, accept=False)
+        guard = check_count(
+            sync_store, EMPLOYEE_BASELINE_KEY, "active", active, allowed_drop=allowed_drop,
+            overridden=context.run.tags.get(ALLOW_EMPLOYEE_DROP_TAG, "").lower() == "true", run_id=run_id,
+        )
+        if guard.stable:
+            sync_store.accept_asset_value("viewpoint/employees", run_id)
     baseline, overridden, stable = guard.baseline, guard.overridden, guard.stable
     drop_text = (
         f"{active} active employees; last accepted read had {baseline}."
@@ -182,16 +190,18 @@ def viewpoint_job_assignments(
     store: SyncStoreResource,
     sync_settings: SyncSettingsResource,
 ) -> dg.MaterializeResult:
-    sync_store = store.get_store()
     client = vista.get_client()
-    stored = set(sync_store.asset_partitions("viewpoint/job_assignments"))
+    with guarded_store("viewpoint/job_assignments"):
+        sync_store = store.get_store()
+        stored = set(sync_store.asset_partitions("viewpoint/job_assignments"))
     weeks = _weeks_to_load(context, stored, sync_settings.lookback_weeks)
     loaded: list[dict] = []
     own_rows: list[dict] = []
     for week in weeks:
         start, end = week_bounds(week)
         rows = client.payroll_rows(start, end)
-        sync_store.save_asset_value("viewpoint/job_assignments", rows, partition=week, run_id=context.run.run_id)
+        with guarded_store("viewpoint/job_assignments"):
+            sync_store.save_asset_value("viewpoint/job_assignments", rows, partition=week, run_id=context.run.run_id)
         loaded.append({"week": week, "rows": len(rows)})
         if week == context.partition_key:
             own_rows = rows
