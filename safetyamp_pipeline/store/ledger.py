@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from safetyamp_pipeline.store import codec
 from safetyamp_pipeline.store.base import StoreBase
@@ -116,6 +116,20 @@ class Ledger(Rejections, StoreBase):
                 }
                 for row in conn.execute(stmt)
             ]
+
+    def ledger_prune_bodies(self, older_than: datetime) -> int:
+        """Drop the record bodies (``before``/``after``: person data) of entries older than
+        ``older_than``; the entries themselves (who, what, when, status, fields) stay. Returns how
+        many entries lost their bodies."""
+        lg = self._t.ledger
+        stmt = (
+            update(lg)
+            .where(lg.c.at < require_aware(older_than, "older_than"))
+            .where(or_(lg.c.before_json.is_not(None), lg.c.after_json.is_not(None)))
+            .values(before_json=None, after_json=None)
+        )
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount
 
     def _ledger_row(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         unknown = set(entry) - set(_LEDGER_FIELDS)
