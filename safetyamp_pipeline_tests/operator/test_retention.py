@@ -11,11 +11,21 @@ import pytest
 from safetyamp_pipeline.clients.resources import SyncStoreResource
 from safetyamp_pipeline.defs.ledger_retention import safetyamp_ledger_retention
 from safetyamp_pipeline.sync.settings_env import DEFAULT_LEDGER_RETENTION_DAYS, ledger_retention_days
-from safetyamp_pipeline_tests.store.conftest import StoreTarget, pg_target, store_target  # noqa: F401 - fixtures
+from safetyamp_pipeline_tests.store.conftest import StoreTarget, _pg_target
 
 NOW = datetime.now(UTC)
 BEFORE = {"emp_id": "7", "email": "jane.doe@example.com", "mobile_phone": "+13375550142"}
 AFTER = {**BEFORE, "email": "jane.d@example.com"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path):
+    """The store fixtures' targets: SQLite, and PostgreSQL (a fresh schema; skipped with the reason
+    only when no server answers, a failure under SAFETYAMP_REQUIRE_PG=1)."""
+    if request.param == "sqlite":
+        yield StoreTarget("sqlite", f"sqlite:///{tmp_path / 'store.db'}", None)
+    else:
+        yield from _pg_target()
 
 
 def _seed(store) -> None:
@@ -38,8 +48,8 @@ def _run(target: StoreTarget, **config) -> dg.ExecuteInProcessResult:
     )
 
 
-def test_old_bodies_are_dropped_and_the_entries_kept(store_target: StoreTarget):
-    store = store_target.open()
+def test_old_bodies_are_dropped_and_the_entries_kept(target: StoreTarget):
+    store = target.open()
     _seed(store)
     assert store.ledger_prune_bodies(NOW - timedelta(days=30)) == 2
     rows = {r["key"]: r for r in store.ledger_query()}
@@ -53,19 +63,19 @@ def test_old_bodies_are_dropped_and_the_entries_kept(store_target: StoreTarget):
     store.close()
 
 
-def test_the_daily_job_applies_the_retention_variable(store_target: StoreTarget, monkeypatch):
-    store = store_target.open()
+def test_the_daily_job_applies_the_retention_variable(target: StoreTarget, monkeypatch):
+    store = target.open()
     _seed(store)
     monkeypatch.setenv("SAFETYAMP_LEDGER_RETENTION_DAYS", "60")
-    result = _run(store_target)
+    result = _run(target)
     assert result.success
     assert _bodies(store)["old"] == (False, False) and _bodies(store)["older_than_30"] == (True, True)
     metadata = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata
     assert metadata["pruned_entries"].value == 1 and metadata["retention_days"].value == 60
 
-    assert _run(store_target, retention_days=0).success  # 0 keeps everything
+    assert _run(target, retention_days=0).success  # 0 keeps everything
     assert _bodies(store)["older_than_30"] == (True, True)
-    assert _run(store_target, retention_days=30).success
+    assert _run(target, retention_days=30).success
     assert _bodies(store) == {"old": (False, False), "older_than_30": (False, False), "recent": (True, True),
                               "failed": (False, False)}
     store.close()
