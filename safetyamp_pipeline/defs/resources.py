@@ -19,6 +19,7 @@ from safetyamp_pipeline.clients.resources import (
     SyncStoreResource,
     VistaResource,
 )
+from safetyamp_pipeline.logs import configure_logging
 
 
 def automation_running(env: Mapping[str, str]) -> bool:
@@ -93,4 +94,6 @@ def build_resources(env: Mapping[str, str]) -> dict[str, dg.ConfigurableResource
 
 @dg.definitions
 def resources() -> dg.Definitions:
+    # Loading the code location (code server, every run pod) applies SAFETYAMP_LOG_FORMAT.
+    configure_logging(os.environ)
     return dg.Definitions(resources=build_resources(os.environ))

@@ -1,5 +1,5 @@
-"""Fixtures for the deployment checks: the chart's reference files, a scratch PostgreSQL
-database, and a Dagster instance configured the way the Helm chart would configure it."""
+"""Fixtures for the deployment checks: the real chart rendered with helm, a scratch PostgreSQL
+database, and a Dagster instance configured the way the Helm chart configures it."""
 
 from __future__ import annotations
 
@@ -12,43 +12,46 @@ from typing import Any
 import pytest
 import yaml
 
-from safetyamp_pipeline_tests.deploy.chart import (
-    HELM_VALUES,
-    SHARED_CHART_DIR,
-    coalesce_values,
-    load_yaml,
-    render_instance_config,
-)
+from safetyamp_pipeline_tests import helm_tool
+from safetyamp_pipeline_tests.deploy.paths import HELM_VALUES, OVERLAYS
 
 PG_ADMIN_URL = os.environ.get("SAFETYAMP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
-def chart_dir() -> Path:
-    if not (SHARED_CHART_DIR / "values.schema.json").is_file():
-        pytest.skip(f"the Dagster chart reference files are not beside the repo ({SHARED_CHART_DIR})")
-    return SHARED_CHART_DIR
+def helm() -> Path:
+    """The real helm 3 binary; the only reason to skip is that it cannot be fetched."""
+    if not (helm_tool.CHART_DIR / "Chart.yaml").is_file():
+        pytest.skip(f"the official Dagster chart is not beside the repo ({helm_tool.CHART_DIR})")
+    binary = helm_tool.helm_binary()
+    if binary is None:
+        pytest.skip(helm_tool.helm_unavailable_reason())
+    return binary
+
+
+def values_files(env: str | None) -> list[Path]:
+    """helm-values.yaml, then the environment's overlay (as `helm upgrade -f ... -f ...`)."""
+    return [HELM_VALUES] if env is None else [HELM_VALUES, OVERLAYS[env]]
 
 
 @pytest.fixture(scope="session")
-def helm_values() -> dict[str, Any]:
-    return load_yaml(HELM_VALUES)
+def rendered(helm: Path) -> list[dict[str, Any]]:
+    """Every object the real chart renders from helm-values.yaml."""
+    return helm_tool.render(values_files(None))
+
+
+def instance_yaml(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (configmap,) = [
+        obj for obj in objects
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].endswith("-instance")
+    ]
+    return yaml.safe_load(configmap["data"]["dagster.yaml"])
 
 
 @pytest.fixture(scope="session")
-def chart_defaults(chart_dir: Path) -> dict[str, Any]:
-    return load_yaml(chart_dir / "values.yaml")
-
-
-@pytest.fixture(scope="session")
-def merged_values(chart_defaults: dict[str, Any], helm_values: dict[str, Any]) -> dict[str, Any]:
-    """What the chart's templates see: the chart defaults with helm-values.yaml over them."""
-    return coalesce_values(chart_defaults, helm_values)
-
-
-@pytest.fixture(scope="session")
-def rendered_instance(merged_values: dict[str, Any]) -> dict[str, Any]:
-    return render_instance_config(merged_values)
+def rendered_instance(rendered: list[dict[str, Any]]) -> dict[str, Any]:
+    """The instance dagster.yaml of the chart's ConfigMap, as the pods mount it."""
+    return instance_yaml(rendered)
 
 
 @pytest.fixture
@@ -77,12 +80,14 @@ def instance_config_for_local_run(
     rendered: dict[str, Any], postgres_url: str
 ) -> dict[str, Any]:
     """The chart-rendered instance config, pointed at a local database, with the
-    K8sRunLauncher (which needs a cluster) replaced by the default launcher."""
+    K8sRunLauncher (which needs a cluster) and the Azure Blob compute logs (which need a
+    storage account) replaced by Dagster's defaults."""
     config = dict(rendered)
     storage = {"postgres_url": postgres_url}
     for key in ("run_storage", "event_log_storage", "schedule_storage"):
         config[key] = {**config[key], "config": storage}
     config.pop("run_launcher")
+    config.pop("compute_logs")
     return config
 
 

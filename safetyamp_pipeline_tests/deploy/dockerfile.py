@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safetyamp_pipeline_tests.deploy.chart import REPO_ROOT
+from safetyamp_pipeline_tests.deploy.paths import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"

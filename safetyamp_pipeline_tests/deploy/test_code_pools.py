@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from safetyamp_pipeline_tests.deploy.chart import HELM_VALUES, LOCAL_INSTANCE_YAML, load_yaml
+from safetyamp_pipeline_tests.deploy.paths import HELM_VALUES, LOCAL_INSTANCE_YAML, load_yaml
 
 
 def _pools_in_code() -> set[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from safetyamp_pipeline_tests.deploy.chart import LOCAL_INSTANCE_YAML, REPO_ROOT
+from safetyamp_pipeline_tests.deploy.paths import LOCAL_INSTANCE_YAML, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

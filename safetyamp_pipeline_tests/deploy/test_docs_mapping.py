@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from safetyamp_pipeline_tests.deploy.chart import (
+from safetyamp_pipeline_tests.deploy.paths import (
     HELM_VALUES,
     LOCAL_INSTANCE_YAML,
     REPO_ROOT,

@@ -1,28 +1,16 @@
-"""helm-values.yaml against the official chart: schema, known keys, and the settings that the
-deployment depends on."""
+"""helm-values.yaml: the settings that the deployment depends on, read from the values file
+(the render of the real chart is checked in test_chart_render.py, the schema in
+test_chart_schema.py)."""
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from safetyamp_pipeline_tests.deploy.chart import (
-    REPO_ROOT,
-    ChartRenderError,
-    chart_validator,
-    coalesce_values,
-    load_yaml,
-    render_instance_config,
-    schema_errors,
-    subchart_values,
-    unknown_keys,
-)
+from safetyamp_pipeline_tests.deploy.paths import HELM_VALUES, REPO_ROOT, load_yaml
 
 # Names from DESIGN §6 that hold credentials: they may only come from a Secret.
 SECRET_ENV_NAMES = {
@@ -42,10 +30,18 @@ CONTRACT_ENV_NAMES = {
 }  # fmt: skip
 
 
-def _readme_env_names() -> set[str]:
-    """The project's own settings, as documented in the README's configuration table."""
-    readme = Path(__file__).resolve().parents[2] / "README.md"
-    return set(re.findall(r"`([A-Z][A-Z0-9_]+)`", readme.read_text()))
+def _documented_env_names() -> set[str]:
+    """The project's own settings, as documented in the README's configuration table or in the
+    deployment guide."""
+    names: set[str] = set()
+    for doc in (REPO_ROOT / "README.md", REPO_ROOT / "docs" / "deployment.md"):
+        names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", doc.read_text()))
+    return names
+
+
+@pytest.fixture(scope="module")
+def helm_values() -> dict[str, Any]:
+    return load_yaml(HELM_VALUES)
 
 
 def _deployment(values: dict[str, Any]) -> dict[str, Any]:
@@ -58,60 +54,6 @@ def _pyproject() -> dict[str, Any]:
     return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 
 
-# ------------------------------------------------------------------------------- the chart
-
-
-def test_values_validate_against_the_chart_schema(chart_dir: Path, merged_values: dict) -> None:
-    validator = chart_validator(chart_dir / "values.schema.json")
-    assert schema_errors(validator, merged_values) == []
-
-
-def test_schema_check_catches_wrong_types_and_unknown_keys(chart_dir: Path, merged_values: dict) -> None:
-    validator = chart_validator(chart_dir / "values.schema.json")
-    broken = copy.deepcopy(merged_values)
-    broken["concurrency"]["pools"]["defaultLimit"] = "one"
-    broken["dagsterDaemon"]["runRetry"] = {"enabled": True}
-    broken["dagster-user-deployments"]["deployments"][0]["port"] = "3030"
-    errors = "\n".join(schema_errors(validator, broken))
-    assert "concurrency.pools.defaultLimit" in errors
-    assert "runRetry" in errors
-    assert "deployments.0.port" in errors
-
-
-def test_user_deployments_validate_against_the_subchart_schema(chart_dir: Path, helm_values: dict) -> None:
-    sub_dir = chart_dir / "user-deployments"
-    values = subchart_values(helm_values, load_yaml(sub_dir / "values.yaml"))
-    validator = chart_validator(sub_dir / "values.schema.json")
-    assert schema_errors(validator, values) == []
-    values["deployments"][0]["image"]["pullPolicy"] = "Sometimes"
-    assert schema_errors(validator, values), "the subchart schema check must be able to fail"
-
-
-def _all_defaults(chart_dir: Path, chart_defaults: dict) -> dict:
-    """The main chart's defaults with the subchart's own defaults under its section."""
-    sub_defaults = load_yaml(chart_dir / "user-deployments" / "values.yaml")
-    defaults = copy.deepcopy(chart_defaults)
-    defaults["dagster-user-deployments"] = coalesce_values(sub_defaults, defaults["dagster-user-deployments"])
-    return defaults
-
-
-def test_every_key_set_exists_in_the_chart(chart_dir: Path, chart_defaults: dict, helm_values: dict) -> None:
-    schema = json.loads((chart_dir / "values.schema.json").read_text())
-    assert unknown_keys(helm_values, _all_defaults(chart_dir, chart_defaults), schema) == []
-
-
-def test_key_walk_reports_a_misspelt_key(chart_dir: Path, chart_defaults: dict, helm_values: dict) -> None:
-    # RunRetries allows extra properties in the schema, so only the walk catches this typo.
-    schema = json.loads((chart_dir / "values.schema.json").read_text())
-    typo = copy.deepcopy(helm_values)
-    typo["dagsterDaemon"]["runRetries"]["retryOnAssetOrOpFailures"] = False
-    typo["dagster-user-deployments"]["deployments"][0]["dagsterApiGrpcArg"] = []
-    assert unknown_keys(typo, _all_defaults(chart_dir, chart_defaults), schema) == [
-        "dagster-user-deployments.deployments[0].dagsterApiGrpcArg",
-        "dagsterDaemon.runRetries.retryOnAssetOrOpFailures",
-    ]
-
-
 # ------------------------------------------------------------------------------- the code location
 
 
@@ -119,7 +61,10 @@ def test_code_location_name_and_module_match_the_project(helm_values: dict) -> N
     deployment = _deployment(helm_values)
     tool = _pyproject()["tool"]["dagster"]
     workspace = load_yaml(REPO_ROOT / "workspace.yaml")["load_from"][0]["python_module"]
-    assert deployment["name"] == tool["code_location_name"] == workspace["location_name"]
+    # The Kubernetes name is DNS-1123; the workspace maps its host to the code location name.
+    (server,) = helm_values["dagsterWebserver"]["workspace"]["servers"]
+    assert server == {"host": deployment["name"], "port": deployment["port"], "name": tool["code_location_name"]}
+    assert tool["code_location_name"] == workspace["location_name"]
     assert deployment["dagsterApiGrpcArgs"] == ["-m", tool["module_name"]]
     assert tool["module_name"] == workspace["module_name"]
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
@@ -139,19 +84,20 @@ def test_environment_is_production_and_holds_no_secret(helm_values: dict) -> Non
     deployment = _deployment(helm_values)
     env = {item["name"]: item for item in deployment["env"]}
     assert env["SAFETYAMP_ENV"]["value"] == "production"
-    assert env["SQL_AUTH_MODE"]["value"] == "managed_identity"
-    known = CONTRACT_ENV_NAMES | _readme_env_names()
-    assert set(env) <= known, f"undocumented variables (add them to the README table): {set(env) - known}"
+    # The old cluster's mode (legacy-service.md §1.1); managed_identity is documented as the switch.
+    assert env["SQL_AUTH_MODE"]["value"] == "sql_auth"
+    known = CONTRACT_ENV_NAMES | _documented_env_names()
+    assert set(env) <= known, f"undocumented variables: {set(env) - known}"
     assert not set(env) & SECRET_ENV_NAMES, "credentials come from the Key Vault backed Secret"
     for name in ("SAFETYAMP_API_URL", "SAMSARA_API_URL", "MS_GRAPH_AUTHORITY_HOST", "MS_GRAPH_API_URL"):
         assert re.fullmatch(r"https://[a-z0-9.-]+", env[name]["value"]), f"{name} is an https origin"
     assert deployment["envSecrets"] == [{"name": "safetyamp-pipeline-secrets"}]
 
 
-def test_run_pods_get_the_code_locations_secrets_identity_and_size(merged_values: dict) -> None:
-    deployment = _deployment(merged_values)
-    launcher = merged_values["runLauncher"]["config"]["k8sRunLauncher"]
-    assert merged_values["runLauncher"]["type"] == "K8sRunLauncher"
+def test_run_pods_get_the_code_locations_secrets_identity_and_size(helm_values: dict) -> None:
+    deployment = _deployment(helm_values)
+    launcher = helm_values["runLauncher"]["config"]["k8sRunLauncher"]
+    assert helm_values["runLauncher"]["type"] == "K8sRunLauncher"
     assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
     assert launcher["envSecrets"] == deployment["envSecrets"]
     assert launcher["labels"]["azure.workload.identity/use"] == "true"
@@ -171,39 +117,35 @@ def test_workload_identity_is_wired(helm_values: dict) -> None:
 # ------------------------------------------------------------------------------- instance settings
 
 
-def test_run_limit_is_set_in_exactly_one_place(merged_values: dict) -> None:
-    queued = merged_values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    assert queued.get("maxConcurrentRuns") is None
-    assert not queued.get("tagConcurrencyLimits")
-    assert merged_values["concurrency"]["enabled"] is True
-    assert merged_values["concurrency"]["runs"]["maxConcurrentRuns"] > 0
-    both = copy.deepcopy(merged_values)
-    both["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]["maxConcurrentRuns"] = 4
-    with pytest.raises(ChartRenderError, match="Cannot set both"):
-        render_instance_config(both)
+def test_run_limits_are_set_in_concurrency_only(helm_values: dict) -> None:
+    queued = helm_values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert not any(queued.values()), "any key here renders run_coordinator.config (see test_chart_render)"
+    assert helm_values["concurrency"]["enabled"] is True
+    assert helm_values["concurrency"]["runs"]["maxConcurrentRuns"] > 0
+    assert {"key": "safetyamp/lane", "value": "sync", "limit": 1} in helm_values["concurrency"]["runs"]["tagConcurrencyLimits"]
 
 
-def test_pool_retries_and_monitoring(merged_values: dict) -> None:
-    assert merged_values["concurrency"]["pools"]["defaultLimit"] == 1
-    retries = merged_values["dagsterDaemon"]["runRetries"]
+def test_pool_retries_and_monitoring(helm_values: dict) -> None:
+    assert helm_values["concurrency"]["pools"]["defaultLimit"] == 1
+    retries = helm_values["dagsterDaemon"]["runRetries"]
     assert retries == {"enabled": True, "maxRetries": 2, "retryOnAssetOrOpFailure": False}
-    monitoring = merged_values["dagsterDaemon"]["runMonitoring"]
+    monitoring = helm_values["dagsterDaemon"]["runMonitoring"]
     assert monitoring["enabled"] is True
     assert monitoring["freeSlotsAfterRunEndSeconds"] > 0
 
 
-def test_external_postgres_with_tls_and_an_existing_secret(merged_values: dict) -> None:
-    postgres = merged_values["postgresql"]
+def test_external_postgres_with_tls_and_an_existing_secret(helm_values: dict) -> None:
+    postgres = helm_values["postgresql"]
     assert postgres["enabled"] is False
     assert postgres["postgresqlHost"]
     assert postgres["postgresqlParams"]["sslmode"] == "require"
-    assert merged_values["generatePostgresqlPasswordSecret"] is False
-    assert merged_values["global"]["postgresqlSecretName"] == "dagster-postgresql-secret"
+    assert helm_values["generatePostgresqlPasswordSecret"] is False
+    assert helm_values["global"]["postgresqlSecretName"] == "dagster-postgresql-secret"
 
 
-def test_ui_is_internal_and_has_a_read_only_twin(merged_values: dict) -> None:
-    webserver = merged_values["dagsterWebserver"]
+def test_ui_is_internal_and_has_a_read_only_twin(helm_values: dict) -> None:
+    webserver = helm_values["dagsterWebserver"]
     assert webserver["service"]["type"] == "ClusterIP"
     assert webserver["enableReadOnly"] is True
-    assert merged_values["ingress"]["enabled"] is False
-    assert merged_values["telemetry"]["enabled"] is False
+    assert "ingress" not in helm_values or helm_values["ingress"].get("enabled") is False
+    assert helm_values["telemetry"]["enabled"] is False

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from safetyamp_pipeline_tests.deploy.chart import HELM_VALUES, REPO_ROOT, load_yaml
 from safetyamp_pipeline_tests.deploy.dockerfile import (
     DOCKERFILE,
     context_copies,
@@ -31,6 +30,7 @@ from safetyamp_pipeline_tests.deploy.dockerfile import (
     parse_stages,
     pip_installs,
 )
+from safetyamp_pipeline_tests.deploy.paths import HELM_VALUES, REPO_ROOT, load_yaml
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance
 
-from safetyamp_pipeline_tests.deploy.chart import LOCAL_INSTANCE_YAML, load_yaml
+from safetyamp_pipeline_tests.deploy.paths import LOCAL_INSTANCE_YAML, load_yaml
 
 # Sections that both files set; everything in them must be identical.
 SHARED_SECTIONS = ("concurrency", "run_retries", "run_monitoring", "retention", "telemetry")
@@ -44,6 +44,10 @@ def test_local_dagster_yaml_loads_with_sqlite_storage_under_dagster_home(local_i
     assert local_instance.run_retries_retry_on_asset_or_op_failure is False
     assert local_instance.get_concurrency_config().pool_config.default_pool_limit == 1
     assert local_instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+    assert local_instance.get_concurrency_config().run_queue_config.tag_concurrency_limits == [
+        {"key": "safetyamp/lane", "value": "sync", "limit": 1}
+    ]
+    assert local_instance.managed_python_loggers == ["safetyamp_pipeline.clients"]
     assert local_instance.run_monitoring_enabled is True
     assert local_instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 300
     assert local_instance.telemetry_enabled is False
@@ -68,6 +72,8 @@ def test_helm_and_local_instance_agree(rendered_instance: dict[str, Any]) -> Non
     for section in SHARED_SECTIONS:
         assert rendered_instance[section] == local[section], section
     assert rendered_instance["run_coordinator"]["class"] == local["run_coordinator"]["class"]
+    managed = "managed_python_loggers"
+    assert rendered_instance["python_logs"][managed] == local["python_logs"][managed]
     # Local keeps the default SQLite storage and run launcher; production renders its own.
     assert not {"storage", "run_storage", "event_log_storage", "run_launcher"} & set(local)
 
