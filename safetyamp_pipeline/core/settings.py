@@ -1,7 +1,9 @@
 """Every literal the legacy service hard-coded (legacy-service.md §11.4), as configuration.
 
 Defaults are the legacy values so that a run without configuration behaves like the old service
-(minus its bugs).
+(minus its bugs). Each field is set by the environment variable ``SAFETYAMP_<FIELD>`` (e.g.
+``SAFETYAMP_VEHICLE_SITE_NAME``; a few keep older names) — read by ``sync/settings_env.py``, since
+``core/`` does no I/O. docs/operations.md lists them all.
 """
 
 from __future__ import annotations

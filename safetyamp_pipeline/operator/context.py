@@ -9,6 +9,7 @@ from pathlib import Path
 
 from safetyamp_pipeline.core.settings import SyncSettings
 from safetyamp_pipeline.store import StoreError, SyncStore, default_store_url, mask_url
+from safetyamp_pipeline.sync.settings_env import SettingsError, sync_settings_from_env
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
@@ -57,20 +58,9 @@ def open_store(url: str | None = None, env: Mapping[str, str] = os.environ) -> S
         raise OperatorError(f"cannot open the sync store at {mask_url(url)}: {type(exc).__name__}") from None
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise OperatorError(f"environment variable {name} must be an integer, got {raw!r}") from None
-
-
 def settings_from_env(env: Mapping[str, str] = os.environ) -> SyncSettings:
-    """The settings the Dagster resources build from the same environment (defs/resources.py)."""
-    return SyncSettings(
-        lookback_weeks=_int(env, "SAFETYAMP_LOOKBACK_WEEKS", SyncSettings.lookback_weeks),
-        pr_company=_int(env, "VIEWPOINT_PR_COMPANY", SyncSettings.pr_company),
-        jc_company=_int(env, "VIEWPOINT_JC_COMPANY", SyncSettings.jc_company),
-    )
+    """The settings the Dagster resources build from the same environment (sync/settings_env.py)."""
+    try:
+        return sync_settings_from_env(env)
+    except SettingsError as exc:
+        raise OperatorError(str(exc)) from None
