@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, and_, cast, func, or_, select
+from sqlalchemy import BigInteger, Date, Table, and_, cast, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -100,14 +100,7 @@ class VistaClient:
             if isinstance(today, datetime):
                 today = today.date()
             since = _bound(eh.c.TermDate, today - timedelta(days=term_window_days))
-            stmt = stmt.where(
-                or_(
-                    eh.c.TermDate.is_(None),
-                    eh.c.TermDate >= since,
-                    # Rehired without the old TermDate cleared: active again, whatever the window.
-                    and_(eh.c.HireDate.is_not(None), eh.c.HireDate > eh.c.TermDate),
-                )
-            )
+            stmt = stmt.where(or_(_still_employed(eh), eh.c.TermDate >= since))
         return stmt
 
     def payroll_rows_query(self, week_start: date, week_end: date) -> Select:
@@ -229,3 +222,10 @@ def _plain(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return "" if value is None else str(value)
+
+
+def _still_employed(eh: Table) -> ColumnElement[bool]:
+    """The rule of `core/rows.py::is_terminated` in SQL: terminated only when TermDate is set and
+    not earlier than HireDate; a HireDate after the TermDate is a rehire (the old TermDate is often
+    left in place) and is active."""
+    return or_(eh.c.TermDate.is_(None), and_(eh.c.HireDate.is_not(None), eh.c.HireDate > eh.c.TermDate))

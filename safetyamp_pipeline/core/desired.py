@@ -127,6 +127,8 @@ def desired_sites(jobs: Iterable[Any], departments: Iterable[Any], settings: Syn
         city = clean_text(row_get(row, "ShipCity"))
         state = clean_state(row_get(row, "ShipState"))
         zip_code = clean_zip(row_get(row, "ShipZip"))
+        # An empty ship address part stays None: the site planner puts the placeholder in a create
+        # only and never lets it replace a real address SafetyAmp holds.
         for name, value, default in (
             ("street", street, settings.placeholder_street),
             ("city", city, settings.placeholder_city),
@@ -134,14 +136,14 @@ def desired_sites(jobs: Iterable[Any], departments: Iterable[Any], settings: Syn
             ("zip_code", zip_code, settings.placeholder_zip),
         ):
             if value is None:
-                provenance[name] = f"placeholder {default!r} (Vista value empty)"
+                provenance[name] = f"Vista value empty: placeholder {default!r} on create only, else SafetyAmp's value kept"
         fields = {
             "name": clean_text(f"{job} - {desc}", TEXT_MAX) if desc else job,
             "ext_id": job,
-            "street": street or settings.placeholder_street,
-            "city": city or settings.placeholder_city,
-            "state": state or clean_state(settings.default_state),
-            "zip_code": zip_code or settings.placeholder_zip,
+            "street": street,
+            "city": city,
+            "state": state,
+            "zip_code": zip_code,
             "country": settings.country,
             "timezone": settings.timezone,
         }

@@ -34,7 +34,7 @@ from .rows import company_mismatch, department_regions, is_blank, is_terminated,
 from .settings import SyncSettings
 
 # Fields Vista is the record for: an empty Vista value clears the SafetyAmp value.
-CLEARABLE_USER_FIELDS = ("middle_name", "street", "city", "state", "zip_code", "mobile_phone", "work_phone")
+CLEARABLE_USER_FIELDS = ("middle_name", "street", "city", "state", "zip_code")
 
 _MISSING = object()
 
@@ -299,12 +299,17 @@ def _active_user(
     for column, raw, value in (("CellPhone", cell_raw, cell), ("Phone", phone_raw, phone)):
         if value is None and not is_blank(raw):
             issues.append(Issue("users", emp, column, f"employee {emp}: field {column} is not a valid phone number, not sent"))
-    fields["mobile_phone"] = cell or phone
-    fields["work_phone"] = phone
-    if cell:
-        provenance["mobile_phone"] = "Vista CellPhone"
-    elif phone:
-        provenance["mobile_phone"] = "Vista Phone (no valid CellPhone)"
+    # No usable Vista phone (blank or invalid): the field is left out, so it is neither compared
+    # nor sent and SafetyAmp keeps its value (docs/business-rules.md, "Phones").
+    if cell or phone:
+        fields["mobile_phone"] = cell or phone
+        provenance["mobile_phone"] = "Vista CellPhone" if cell else "Vista Phone (no valid CellPhone)"
+    else:
+        provenance["mobile_phone"] = "not sent: no valid CellPhone or Phone in Vista (SafetyAmp keeps its value)"
+    if phone:
+        fields["work_phone"] = phone
+    else:
+        provenance["work_phone"] = "not sent: no valid Phone in Vista (SafetyAmp keeps its value)"
     fields["system_access"] = True
     provenance["system_access"] = "active employee"
     fields["text_opt_out"] = settings.new_user_text_opt_out

@@ -9,26 +9,29 @@ per-entity planners live in `core/planners/`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
-from .models import DesiredRecord, DesiredSet, Record
+from .models import DesiredRecord, DesiredSet, Record, RecordId
 from .perf import without_gc
-from .planners.assets import plan_assets
+from .planners.assets import matched_asset_ids, plan_assets
 from .planners.clusters import plan_clusters
 from .planners.common import WRITE_ACTIONS, Action, Method, PlanItem, RecordsByKey
 from .planners.sites import plan_sites
 from .planners.titles import plan_titles
 from .planners.users import plan_users
-from .refs import RefIndex, _id_order, _is_live, index_key, natural_key
+from .refs import DuplicateKey, RefIndex, _id_order, _is_live, duplicate_keys, index_key, natural_key
 from .settings import SyncSettings
 
 __all__ = [
     "Action",
+    "DuplicateKey",
     "Method",
     "PlanItem",
     "RefIndex",
     "WRITE_ACTIONS",
+    "duplicate_keys",
     "mass_deactivation_reason",
+    "matched_asset_ids",
     "natural_key",
     "plan_entity",
     "resolve_deferred",
@@ -82,15 +85,21 @@ def plan_entity(
     current_records: Iterable[object],
     refs: RefIndex | None,
     settings: SyncSettings | None = None,
+    *,
+    owned_asset_ids: Collection[RecordId] | None = None,
 ) -> list[PlanItem]:
     """The plan for one entity. `refs` resolves references to other entities (and holds the
-    uniqueness indexes for users); pass `RefIndex.from_state(full_state, settings)`."""
+    uniqueness indexes for users); pass `RefIndex.from_state(full_state, settings)`.
+    `owned_asset_ids` (assets only): ids of the SafetyAmp assets the sync created or matched from
+    Samsara; only those are retired when Samsara stops listing them (None: none is retired)."""
     settings = settings or SyncSettings()
     records = list(desired.records if isinstance(desired, DesiredSet) else desired or ())
     current: list[Record] = [dict(r) for r in current_records or () if _is_live(r)]
     if refs is None:
         refs = RefIndex.from_state({entity: current}, settings)
     by_key = _current_by_key(entity, current)
+    if entity == "assets":
+        return plan_assets(records, by_key, refs, settings, owned_asset_ids)
     planner = _PLANNERS.get(entity)
     if planner is None:
         raise ValueError(f"unknown entity {entity!r}")
@@ -103,5 +112,4 @@ _PLANNERS: dict[str, Planner] = {
     "sites": plan_sites,
     "user_titles": plan_titles,
     "users": plan_users,
-    "assets": plan_assets,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeGuard
 
@@ -72,6 +73,35 @@ def _is_live(record: object) -> TypeGuard[Record]:
         return False
     rid = record.get("id")
     return isinstance(rid, int | str) and not isinstance(rid, bool) and not record.get("deleted_at")
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    """Several live SafetyAmp records share one natural key (left by the old service): the sync
+    uses `kept_id` (the lowest id) for the key and leaves `duplicate_ids` alone."""
+
+    entity: str
+    key: str
+    kept_id: RecordId
+    duplicate_ids: tuple[RecordId, ...]
+
+
+def duplicate_keys(entity: str, records: Iterable[object]) -> list[DuplicateKey]:
+    """Natural keys held by more than one live record of `entity`, sorted by key; independent of
+    the order the API listed the records in. The same lowest-id choice as the planners and RefIndex."""
+    groups: dict[str, list[Record]] = {}
+    for record in records or ():
+        if _is_live(record):
+            key = index_key(entity, natural_key(entity, record))
+            if key is not None:
+                groups.setdefault(key, []).append(record)
+    out = []
+    for key in sorted(groups):
+        group = sorted(groups[key], key=_id_order)
+        if len(group) > 1:
+            kept = group[0]
+            out.append(DuplicateKey(entity, natural_key(entity, kept) or key, kept["id"], tuple(r["id"] for r in group[1:])))
+    return out
 
 
 class RefIndex:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .models import Issue
-from .normalize import CODE_MAX, as_int, clean_text
+from .normalize import CODE_MAX, as_int, clean_text, parse_date
 from .settings import SyncSettings
 
 
@@ -86,11 +87,32 @@ def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def _moment(value: object) -> dt.datetime | None:
+    """A Vista date column as a naive datetime (dates at midnight); None when unreadable."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip()).replace(tzinfo=None)
+        except ValueError:
+            day = parse_date(value)
+            return dt.datetime(day.year, day.month, day.day) if day else None
+    return None
+
+
 def is_terminated(row: Any) -> bool:
-    """TermDate set (whatever its type: an unreadable TermDate still means terminated)."""
-    return not is_blank(row_get(row, "TermDate"))
+    """TermDate set and not earlier than HireDate. A HireDate after the TermDate is a rehire whose
+    old TermDate nobody cleared: active. An unreadable TermDate (or HireDate) still means
+    terminated. `clients/vista.py::employees_query` applies the same rule in SQL."""
+    term = row_get(row, "TermDate")
+    if is_blank(term):
+        return False
+    hired, left = _moment(row_get(row, "HireDate")), _moment(term)
+    return hired is None or left is None or hired <= left
 
 
 def is_active_employee(row: Any) -> bool:
-    """Hired and not terminated (a rehire without TermDate is active)."""
+    """Hired and not terminated (a rehire is active, whether or not its old TermDate was cleared)."""
     return not is_terminated(row) and not is_blank(row_get(row, "HireDate"))

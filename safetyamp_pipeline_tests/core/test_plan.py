@@ -307,13 +307,15 @@ def test_unknown_driver_sent_as_null_with_note():
 def test_vehicle_gone_from_samsara_is_retired_once():
     state = vehicle_state()
     state["assets"].append({"id": 50, "serial": "OTHER", "asset_type_id": 1, "status": 1})  # not a vehicle
-    items = replan(state, "assets", desired_assets([], S))
+    owned = [a["id"] for a in state["assets"]]
+    items = plan_entity("assets", desired_assets([], S), state["assets"], RefIndex.from_state(state, S), S, owned_asset_ids=owned)
     retire = item_for(items, "GABC1234")
     assert retire.action == "deactivate" and retire.method == "PUT" and retire.payload["status"] == 0
     assert retire.payload["serial"] == "GABC1234" and retire.payload["asset_type_id"] == 3183
     assert all(i.key != "OTHER" for i in items)
     state2 = apply_plan(state, items)
-    assert [i.action for i in replan(state2, "assets", desired_assets([], S))] == ["unchanged"]
+    again = plan_entity("assets", desired_assets([], S), state2["assets"], RefIndex.from_state(state2, S), S, owned_asset_ids=owned)
+    assert [i.action for i in again] == ["unchanged"]
 
 
 def test_missing_vehicle_asset_type_rejects_with_reason():

@@ -1,8 +1,15 @@
-"""Vehicle asset planner: Samsara vehicles by serial, and retiring the ones Samsara stopped listing."""
+"""Vehicle asset planner: Samsara vehicles by serial, and retiring the ones Samsara stopped listing.
+
+Only assets the sync owns (created, or matched to a Samsara vehicle by serial, in some run) are
+ever retired: the caller passes their ids as `owned_asset_ids` (the sync keeps them across runs;
+`matched_asset_ids` gives this plan's). An asset added by hand (a rental) is never retired.
+"""
 
 from __future__ import annotations
 
-from ..models import DesiredRecord, desired_hash
+from collections.abc import Collection, Iterable
+
+from ..models import DesiredRecord, Record, RecordId, desired_hash
 from ..normalize import CODE_MAX, as_int, clean_text
 from ..refs import RefIndex, index_key, natural_key
 from ..settings import SyncSettings
@@ -18,10 +25,17 @@ _ASSET_NORM: dict[str, Normalizer] = {
     "asset_type_id": as_int,
     "current_user_id": lambda v: clean_text(v, CODE_MAX),
 }
+# Writable asset fields the sync does not set (external-apis.md §1.4 "Asset"); a PUT carries them over.
+KEPT_ON_PUT = ("location_id",)
 _ASSET_BODY = ("name", "code", "serial", "model", "description", "status", "site_id", "asset_type_id", "current_user_id")
 
 
-def plan_assets(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
+def plan_assets(
+    records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings,
+    owned_asset_ids: Collection[RecordId] | None = None,
+) -> list[PlanItem]:
+    """`owned_asset_ids`: SafetyAmp ids of the assets the sync created or matched from Samsara;
+    None (the default) retires nothing."""
     items: list[PlanItem] = []
     asset_type = refs.vehicle_asset_type()
     site = refs.site_by_name(settings.vehicle_site_name)
@@ -77,19 +91,22 @@ def plan_assets(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefInd
         if not changed:
             items.append(unchanged(rec, digest, existing.get("id"), notes))
             continue
-        items.append(PlanItem("assets", rec.key, "update", target_id=existing.get("id"), payload=body, method="PUT",
+        items.append(PlanItem("assets", rec.key, "update", target_id=existing.get("id"), payload={**_kept_on_put(existing), **body}, method="PUT",
                               changed_fields=changed, before=before, after=after, desired_hash=digest, notes=notes))
-    if type_id is not None:
-        items.extend(_retire_vehicles(by_key, desired_keys, type_id, settings))
+    if type_id is not None and owned_asset_ids:
+        owned = {str(asset_id) for asset_id in owned_asset_ids}
+        items.extend(_retire_vehicles(by_key, desired_keys, type_id, owned, settings))
     return items
 
 
-def _retire_vehicles(by_key, desired_keys: set[str], type_id: int, settings: SyncSettings) -> list[PlanItem]:
-    """Assets of the vehicle type whose serial left Samsara become status `vehicle_retired_status`."""
+def _retire_vehicles(
+    by_key: RecordsByKey, desired_keys: set[str], type_id: int, owned: set[str], settings: SyncSettings
+) -> list[PlanItem]:
+    """Owned assets of the vehicle type whose serial left Samsara become status `vehicle_retired_status`."""
     items: list[PlanItem] = []
     retired = settings.vehicle_retired_status
     for key, existing in sorted(by_key.items()):
-        if key in desired_keys or as_int(existing.get("asset_type_id")) != type_id:
+        if key in desired_keys or as_int(existing.get("asset_type_id")) != type_id or str(existing.get("id")) not in owned:
             continue
         natural = natural_key("assets", existing) or key
         digest = desired_hash(DesiredRecord("assets", natural, {"status": retired}, deactivate=True))
@@ -98,8 +115,20 @@ def _retire_vehicles(by_key, desired_keys: set[str], type_id: int, settings: Syn
                                   reason="vehicle no longer in Samsara; already retired"))
             continue
         payload = {name: existing.get(name) for name in _ASSET_BODY}
+        payload.update(_kept_on_put(existing))
         payload["status"] = retired
         items.append(PlanItem("assets", natural, "deactivate", target_id=existing.get("id"), payload=payload, method="PUT",
                               changed_fields=["status"], before={"status": existing.get("status")}, after={"status": retired},
                               desired_hash=digest, reason="vehicle no longer in Samsara"))
     return items
+
+
+def _kept_on_put(existing: Record) -> dict[str, object]:
+    """Writable asset fields the sync does not set, with SafetyAmp's value: a PUT replaces."""
+    return {name: existing[name] for name in KEPT_ON_PUT if existing.get(name) is not None}
+
+
+def matched_asset_ids(items: Iterable[PlanItem]) -> set[RecordId]:
+    """Ids of the SafetyAmp assets this plan matched to a Samsara vehicle (or retires). Together
+    with the ids of the assets it creates, the sync keeps them as its owned assets."""
+    return {item.target_id for item in items if item.entity == "assets" and item.target_id is not None}
