@@ -88,10 +88,12 @@ class GraphResource(dg.ConfigurableResource):
         from safetyamp_pipeline.clients.graph import GraphClient
 
         if self._client is None:
+            secrets = _secrets()
+            # The app's ids are not secret, but the old service kept them in Key Vault too.
             self._client = GraphClient(
-                self.tenant_id,
-                self.client_id,
-                _secrets().get("MS_GRAPH_CLIENT_SECRET"),
+                self.tenant_id or secrets.get("MS_GRAPH_TENANT_ID"),
+                self.client_id or secrets.get("MS_GRAPH_CLIENT_ID"),
+                secrets.get("MS_GRAPH_CLIENT_SECRET"),
                 authority_host=self.authority_host,
                 graph_url=self.graph_url,
                 ca_bundle=self.ca_bundle,
@@ -112,10 +114,8 @@ class VistaResource(dg.ConfigurableResource):
         from safetyamp_pipeline.clients.vista_connect import create_vista_engine
 
         if self._client is None:
-            env = dict(os.environ)
-            if not env.get("SQL_PASSWORD") and env.get("SQL_AUTH_MODE") == "sql_auth":
-                env["SQL_PASSWORD"] = _secrets().get("SQL_PASSWORD")
-            engine = create_vista_engine(env)
+            # SQL_SERVER, SQL_DATABASE, SQL_USERNAME and SQL_PASSWORD: environment, or Key Vault.
+            engine = create_vista_engine(os.environ, secrets=_secrets())
             self._client = VistaClient(engine, pr_company=self.pr_company, jc_company=self.jc_company)
         return self._client
 

@@ -1,10 +1,22 @@
 """Connecting to the Vista database: URL building, Entra access tokens, one engine per process.
 
 `VIEWPOINT_DB_URL` (any SQLAlchemy URL, e.g. the sandbox's SQLite file) wins. Otherwise an
-`mssql+pyodbc` URL is built from `SQL_SERVER`, `SQL_DATABASE` and `SQL_DRIVER` with
-`Encrypt=yes;TrustServerCertificate=no`, authenticated per `SQL_AUTH_MODE`:
+`mssql+pyodbc` URL is built from `SQL_SERVER`, `SQL_DATABASE` and `SQL_DRIVER` (each may come from
+a `SecretSource`, i.e. Key Vault), with the connection options of the old service (legacy §1.1),
+each switchable by environment:
 
-* `sql_auth` — `SQL_USERNAME` / `SQL_PASSWORD` (the password may come from a `SecretSource`);
+| variable | default | ODBC |
+|---|---|---|
+| `VISTA_SQL_ENCRYPT` | `yes` (`no`, `strict`) | `Encrypt` |
+| `VISTA_SQL_TRUST_SERVER_CERTIFICATE` | `yes` (the on-premises server's certificate) | `TrustServerCertificate` |
+| `VISTA_SQL_MULTI_SUBNET_FAILOVER` | `yes` | `MultiSubnetFailover` |
+| `VISTA_SQL_LOGIN_TIMEOUT` | `30` s | `SQL_ATTR_LOGIN_TIMEOUT` (pyodbc `timeout=`) |
+| `VISTA_SQL_QUERY_TIMEOUT` | `60` s | `SQL_ATTR_QUERY_TIMEOUT` (pyodbc `Connection.timeout`) |
+
+A query that runs longer than the query timeout fails the step (a retryable source read) instead
+of hanging the run. Authentication per `SQL_AUTH_MODE`:
+
+* `sql_auth` — `SQL_USERNAME` / `SQL_PASSWORD` (Key Vault `SQL-USERNAME` / `VISTA-SQL-PASSWORD`);
 * `managed_identity` (default) — an Entra token for `https://database.windows.net/.default` from
   azure-identity, handed to the ODBC driver as `SQL_COPT_SS_ACCESS_TOKEN` (attribute 1256) and
   fetched again for every new physical connection (tokens expire after about an hour).
@@ -19,6 +31,7 @@ import re
 import struct
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -34,6 +47,8 @@ SQL_COPT_SS_ACCESS_TOKEN = 1256
 SQL_TOKEN_SCOPE = "https://database.windows.net/.default"
 DEFAULT_SQL_DRIVER = "ODBC Driver 18 for SQL Server"
 AUTH_MODES = ("managed_identity", "sql_auth")
+_SWITCHES = {"yes": "yes", "true": "yes", "1": "yes", "no": "no", "false": "no", "0": "no"}
+_ENCRYPT = {**_SWITCHES, "strict": "strict", "mandatory": "yes", "optional": "no"}
 _TRUSTED_CONNECTION = re.compile(r";?\s*Trusted_Connection=Yes", re.IGNORECASE)
 
 
@@ -55,6 +70,50 @@ def access_token_struct(token: str) -> bytes:
         raise ConfigError("the Entra access token for SQL Server is empty")
     encoded = token.encode("utf-16-le")
     return struct.pack("<I", len(encoded)) + encoded
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    encrypt: str = "yes"
+    trust_server_certificate: str = "yes"
+    multi_subnet_failover: str = "yes"
+    login_timeout: int = 30
+    query_timeout: int = 60
+
+    def odbc_keywords(self) -> dict[str, str]:
+        return {
+            "Encrypt": self.encrypt,
+            "TrustServerCertificate": self.trust_server_certificate,
+            "MultiSubnetFailover": self.multi_subnet_failover,
+        }
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: Mapping[str, str]) -> str:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(sorted(set(allowed)))}")
+    return allowed[raw]
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"{name}={raw!r} must be a whole number of seconds above 0")
+    return int(raw)
+
+
+def connection_options(env: Mapping[str, str]) -> ConnectionOptions:
+    return ConnectionOptions(
+        encrypt=_choice(env, "VISTA_SQL_ENCRYPT", "yes", _ENCRYPT),
+        trust_server_certificate=_choice(env, "VISTA_SQL_TRUST_SERVER_CERTIFICATE", "yes", _SWITCHES),
+        multi_subnet_failover=_choice(env, "VISTA_SQL_MULTI_SUBNET_FAILOVER", "yes", _SWITCHES),
+        login_timeout=_seconds(env, "VISTA_SQL_LOGIN_TIMEOUT", 30),
+        query_timeout=_seconds(env, "VISTA_SQL_QUERY_TIMEOUT", 60),
+    )
 
 
 def auth_mode(env: Mapping[str, str]) -> str:
@@ -87,8 +146,7 @@ def build_vista_url(env: Mapping[str, str], secrets: SecretGetter | None = None)
         raise ConfigError(f"Vista database not configured: set VIEWPOINT_DB_URL, or {' and '.join(missing)}")
     query = {
         "driver": (env.get("SQL_DRIVER") or DEFAULT_SQL_DRIVER).strip().strip("{}"),
-        "Encrypt": "yes",
-        "TrustServerCertificate": "no",
+        **connection_options(env).odbc_keywords(),
     }
     mode = auth_mode(env)
     username = password = None
@@ -117,7 +175,7 @@ def install_access_token(engine: Engine, credential: TokenCredential) -> None:
         cparams["attrs_before"] = attrs
 
 
-_engines: dict[tuple[str, str], Engine] = {}
+_engines: dict[tuple[str, str, ConnectionOptions | None], Engine] = {}
 _engines_lock = threading.Lock()
 
 
@@ -132,11 +190,12 @@ def create_vista_engine(
     default azure-identity credential; `dbapi` replaces the pyodbc module (tests)."""
     url = build_vista_url(env, secrets)
     mode = auth_mode(env) if url.get_backend_name() == "mssql" else "url"
-    cache_key = (url.render_as_string(hide_password=False), mode)
+    options = connection_options(env) if mode != "url" else None
+    cache_key = (url.render_as_string(hide_password=False), mode, options)
     with _engines_lock:
         engine = _engines.get(cache_key)
         if engine is None:
-            engine = _make_engine(url, mode, credential, dbapi)
+            engine = _make_engine(url, mode, credential, dbapi, env)
             _engines[cache_key] = engine
         return engine
 
@@ -148,7 +207,21 @@ def dispose_vista_engines() -> None:
         _engines.clear()
 
 
-def _make_engine(url: URL, mode: str, credential: TokenCredential | None, dbapi: ModuleType | None) -> Engine:
+def install_query_timeout(engine: Engine, seconds: int) -> None:
+    """Every new pyodbc connection of `engine` cancels a statement after `seconds`."""
+
+    @event.listens_for(engine, "connect")
+    def _set_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.timeout = seconds
+
+
+def _make_engine(
+    url: URL,
+    mode: str,
+    credential: TokenCredential | None,
+    dbapi: ModuleType | None,
+    env: Mapping[str, str],
+) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
         return create_engine(_read_only_sqlite(url), pool_pre_ping=True)
@@ -163,7 +236,15 @@ def _make_engine(url: URL, mode: str, credential: TokenCredential | None, dbapi:
                 f"installed ({exc})"
             ) from None
         dbapi = pyodbc
-    engine = create_engine(url, module=dbapi, pool_pre_ping=True, pool_recycle=3600)
+    options = connection_options(env)
+    engine = create_engine(
+        url,
+        module=dbapi,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        connect_args={"timeout": options.login_timeout},
+    )
+    install_query_timeout(engine, options.query_timeout)
     if mode == "managed_identity":
         if credential is None:
             from azure.identity import DefaultAzureCredential

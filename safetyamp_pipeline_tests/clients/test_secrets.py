@@ -90,3 +90,39 @@ def test_key_vault_names() -> None:
     assert key_vault_name("SAMSARA_API_TOKEN") == "SAMSARA-API-KEY"
     assert key_vault_name("SQL_USERNAME") == "SQL-USERNAME"
     assert key_vault_name("SOME_NEW_SECRET") == "SOME-NEW-SECRET"
+
+
+# Every secret and identifier the old service read from its vault (legacy-service.md §9.4).
+LEGACY_VAULT = {
+    "SAFETYAMP-TOKEN": "tok",
+    "SQL-SERVER": "vista.corp.example,1433",
+    "SQL-DATABASE": "Viewpoint",
+    "SQL-USERNAME": "svc_reader",
+    "VISTA-SQL-PASSWORD": "pw-from-vault",
+    "MS-GRAPH-CLIENT-ID": "11111111-2222-3333-4444-555555555555",
+    "MS-GRAPH-CLIENT-SECRET": "graph-secret",
+    "MS-GRAPH-TENANT-ID": "66666666-7777-8888-9999-000000000000",
+    "SAMSARA-API-KEY": "samsara-key",
+}
+
+
+def test_key_vault_mode_reads_every_legacy_vault_entry_for_the_pipeline() -> None:
+    from safetyamp_pipeline.clients.vista_connect import build_vista_url
+
+    source = SecretSource(env={}, secret_client=FakeSecretClient(LEGACY_VAULT))
+    for env_name in ("SAFETYAMP_TOKEN", "SAMSARA_API_TOKEN", "MS_GRAPH_CLIENT_SECRET"):
+        assert source.get(env_name) == LEGACY_VAULT[key_vault_name(env_name)]
+    url = build_vista_url({"SQL_AUTH_MODE": "sql_auth"}, source)
+    assert (url.host, url.database, url.username, url.password) == (
+        "vista.corp.example,1433", "Viewpoint", "svc_reader", "pw-from-vault",
+    )  # fmt: skip
+
+
+def test_graph_resource_takes_its_app_ids_from_the_vault(monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetyamp_pipeline.clients import resources
+
+    source = SecretSource(env={}, secret_client=FakeSecretClient(LEGACY_VAULT))
+    monkeypatch.setattr(resources, "_secrets", lambda: source)
+    client = resources.GraphResource(tenant_id="", client_id="").get_client()
+    assert client.tenant_id == LEGACY_VAULT["MS-GRAPH-TENANT-ID"]
+    assert client.client_id == LEGACY_VAULT["MS-GRAPH-CLIENT-ID"]

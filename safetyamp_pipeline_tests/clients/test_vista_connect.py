@@ -62,7 +62,8 @@ def test_sql_auth_url_has_driver_encryption_and_credentials() -> None:
     assert dict(url.query) == {
         "driver": "ODBC Driver 18 for SQL Server",
         "Encrypt": "yes",
-        "TrustServerCertificate": "no",
+        "TrustServerCertificate": "yes",
+        "MultiSubnetFailover": "yes",
     }
     assert "p;w@rd" not in repr(url)
     odbc = mssql_pyodbc.dialect().create_connect_args(url)[0][0]
@@ -70,7 +71,7 @@ def test_sql_auth_url_has_driver_encryption_and_credentials() -> None:
         "DRIVER={ODBC Driver 18 for SQL Server};Server=vista.corp.example,1433;Database=Viewpoint"
     )
     assert "UID=svc_reader;PWD={p;w@rd}" in odbc
-    assert "Encrypt=yes" in odbc and "TrustServerCertificate=no" in odbc
+    assert "Encrypt=yes" in odbc and "TrustServerCertificate=yes" in odbc
 
 
 def test_sql_password_can_come_from_the_secret_source_and_driver_is_configurable() -> None:
@@ -198,3 +199,67 @@ def test_sqlite_vista_is_opened_read_only_and_engine_is_shared(tmp_path) -> None
         assert conn.execute(sa.text("SELECT count(*) FROM t")).scalar() == 0
         with pytest.raises(sa.exc.OperationalError, match="readonly"):
             conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+
+
+# ------------------------------------------------------------------- connection options (issue 17.1)
+
+
+def _odbc(env: dict[str, str]) -> str:
+    return mssql_pyodbc.dialect().create_connect_args(build_vista_url(env))[0][0]
+
+
+def test_connection_options_default_to_the_old_services() -> None:
+    odbc = _odbc({**SERVER_ENV, "SQL_AUTH_MODE": "sql_auth", "SQL_USERNAME": "u", "SQL_PASSWORD": "pw"})
+    assert "Encrypt=yes" in odbc
+    assert "TrustServerCertificate=yes" in odbc
+    assert "MultiSubnetFailover=yes" in odbc
+
+
+def test_encrypt_and_certificate_switches() -> None:
+    env = {**SERVER_ENV, "VISTA_SQL_ENCRYPT": "strict", "VISTA_SQL_TRUST_SERVER_CERTIFICATE": "no",
+           "VISTA_SQL_MULTI_SUBNET_FAILOVER": "false"}
+    odbc = _odbc(env)
+    assert "Encrypt=strict" in odbc
+    assert "TrustServerCertificate=no" in odbc
+    assert "MultiSubnetFailover=no" in odbc
+    with pytest.raises(ConfigError, match="VISTA_SQL_TRUST_SERVER_CERTIFICATE='maybe'"):
+        build_vista_url({**SERVER_ENV, "VISTA_SQL_TRUST_SERVER_CERTIFICATE": "maybe"})
+    with pytest.raises(ConfigError, match="VISTA_SQL_QUERY_TIMEOUT"):
+        create_vista_engine({**SERVER_ENV, "VISTA_SQL_QUERY_TIMEOUT": "soon"}, dbapi=_fake_pyodbc([]))
+
+
+def test_login_timeout_reaches_the_driver() -> None:
+    calls: list = []
+    env = {**SERVER_ENV, "SQL_AUTH_MODE": "sql_auth", "SQL_USERNAME": "u", "SQL_PASSWORD": "pw"}
+    engine = create_vista_engine(env, dbapi=_fake_pyodbc(calls))
+    with pytest.raises(sa.exc.OperationalError):
+        engine.connect()
+    assert calls[0][1]["timeout"] == 30
+    dispose_vista_engines()
+    engine = create_vista_engine({**env, "VISTA_SQL_LOGIN_TIMEOUT": "5"}, dbapi=_fake_pyodbc(calls))
+    with pytest.raises(sa.exc.OperationalError):
+        engine.connect()
+    assert calls[-1][1]["timeout"] == 5
+
+
+def test_every_new_connection_gets_the_query_timeout() -> None:
+    env = {**SERVER_ENV, "SQL_AUTH_MODE": "sql_auth", "SQL_USERNAME": "u", "SQL_PASSWORD": "pw"}
+    for configured, expected in (({}, 60), ({"VISTA_SQL_QUERY_TIMEOUT": "120"}, 120)):
+        dispose_vista_engines()
+        engine = create_vista_engine({**env, **configured}, dbapi=_fake_pyodbc([]))
+        connection = types.SimpleNamespace(timeout=0)
+        # Only this module's listener: the dialect's own ones need a real pyodbc connection.
+        (listener,) = [fn for fn in engine.pool.dispatch.connect if fn.__name__ == "_set_timeout"]
+        listener(connection, None)
+        assert connection.timeout == expected
+
+
+def test_every_sql_setting_can_come_from_key_vault() -> None:
+    vault = {"SQL_SERVER": "vault-sql,1433", "SQL_DATABASE": "VaultDB", "SQL_USERNAME": "vu", "SQL_PASSWORD": "vp"}
+
+    class Secrets:
+        def get_optional(self, name: str) -> str | None:
+            return vault.get(name)
+
+    url = build_vista_url({"SQL_AUTH_MODE": "sql_auth"}, Secrets())
+    assert (url.host, url.database, url.username, url.password) == ("vault-sql,1433", "VaultDB", "vu", "vp")
