@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint validate sync dev bench screenshots clean
+.PHONY: install test lint typecheck validate sync dev bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -15,6 +15,10 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check safetyamp_pipeline safetyamp_pipeline_tests benchmarks
 
+# pyright, standard mode, over safetyamp_pipeline/ (pyrightconfig.json).
+typecheck: $(STAMP)
+	$(VENV)/bin/pyright
+
 validate: $(STAMP)
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
 	$(VENV)/bin/dg check defs
@@ -23,7 +27,7 @@ validate: $(STAMP)
 # module-scoped sandboxes are built once.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-test: lint validate
+test: lint typecheck validate
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 sync: $(STAMP)

@@ -2,7 +2,7 @@
 
 Retry rules (the same for SafetyAmp, Samsara and Graph):
 
-* every attempt first takes a token from the client's `TokenBucket` (when it has one);
+* every attempt first takes a token from the client's `RateLimiter` (when it has one);
 * 429: wait `Retry-After` (seconds, fractional allowed, or an HTTP date), else exponential
   backoff with full jitter, then retry;
 * 5xx and lost connections / timeouts: exponential backoff with jitter, then retry;
@@ -42,7 +42,7 @@ from safetyamp_pipeline.clients.errors import (
     Unauthorized,
     ValidationRejected,
 )
-from safetyamp_pipeline.clients.rate_limit import TokenBucket
+from safetyamp_pipeline.clients.rate_limit import RateLimiter
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REDACTED = "[redacted]"
@@ -185,7 +185,7 @@ class HttpTransport:
         session: requests.Session,
         timeout: tuple[float, float],
         policy: RetryPolicy,
-        bucket: TokenBucket | None,
+        bucket: RateLimiter | None,
         redact: Redactor,
         logger: logging.Logger,
         stats: RequestStats | None = None,

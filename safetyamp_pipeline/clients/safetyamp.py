@@ -30,7 +30,7 @@ import requests
 
 from safetyamp_pipeline.clients.errors import ConfigError, MalformedResponse, MalformedWriteResponse
 from safetyamp_pipeline.clients.http import HttpTransport, Redactor, RequestStats, RetryPolicy
-from safetyamp_pipeline.clients.rate_limit import TokenBucket
+from safetyamp_pipeline.clients.rate_limit import RateLimiter, TokenBucket
 
 DRY_RUN_MARK = "__dry_run__"
 TREE_ENTITIES = frozenset({"site_clusters"})
@@ -74,6 +74,7 @@ class SafetyAmpClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.base_url = origin_of(base_url, "SafetyAmp base URL (SAFETYAMP_API_URL)")
         if not token:
@@ -94,7 +95,10 @@ class SafetyAmpClient:
                 "User-Agent": "safetyamp-pipeline",
             }
         )
-        self.bucket = TokenBucket(requests_per_window, window_seconds, clock=clock, sleep=sleep)
+        # `limiter` shares one budget between processes (store.rate_budget); else this client's own.
+        self.bucket: RateLimiter = (
+            limiter if limiter is not None else TokenBucket(requests_per_window, window_seconds, clock=clock, sleep=sleep)
+        )
         self._http = HttpTransport(
             service="SafetyAmp",
             session=self.session,

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import trustme
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
 
 CA_FILE = "ca.pem"
 CERT_FILE = "server.pem"
@@ -65,7 +64,7 @@ def _reusable(certs: SandboxCerts) -> bool:
     try:
         ca = x509.load_pem_x509_certificate(certs.ca_path.read_bytes())
         server = x509.load_pem_x509_certificates(certs.cert_path.read_bytes())[0]
-        names = server.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (ValueError, x509.ExtensionNotFound):
         return False
     if server.issuer != ca.subject:

@@ -502,11 +502,12 @@ class ServerThread:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.requested_port))
         self._socket = sock
-        self.port = sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        self.port = port
         config = uvicorn.Config(
             self.app,
             host=self.host,
-            port=self.port,
+            port=port,
             http=_protocol_with_transport(),
             ws="none",
             lifespan="on",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from safetyamp_pipeline.clients.errors import (
     AmbiguousWrite,
@@ -19,32 +19,36 @@ from safetyamp_pipeline.clients.errors import (
     Unauthorized,
     ValidationRejected,
 )
+from safetyamp_pipeline.core.plan import PlanItem
 from safetyamp_pipeline.sync.masking import mask_text
+from safetyamp_pipeline.sync.ports import EngineStore, SafetyAmpApi
 from safetyamp_pipeline.sync.report import CHANGE_TABLE_ROWS, SinkOptions, SinkReport
 
 _UNIQUENESS_MESSAGES = ("already been taken", "already in use")
 
-Heal = Callable[[Any], Any | None]
+Outcome = Literal["ok", "rejected", "transient", "held"]
+# re-read after a conflict and re-plan one record; None when there is nothing better to send
+Heal = Callable[[PlanItem], PlanItem | None]
 
 
 class Applier:
     """Sends one entity's writes and records each attempt; one instance per run."""
 
-    def __init__(self, client: Any, store: Any, options: SinkOptions, log: logging.Logger | Any) -> None:
+    def __init__(self, client: SafetyAmpApi, store: EngineStore, options: SinkOptions, log: logging.Logger | Any) -> None:
         self.client = client
         self.store = store
         self.options = options
         self.log = log
         self.written: dict[tuple[str, str], dict] = {}
 
-    def _held(self, item: Any, failure: Mapping[str, Any] | None) -> bool:
+    def _held(self, item: PlanItem, failure: Mapping[str, Any] | None) -> bool:
         if not failure or failure.get("kind") != "rejected":
             return False
         if self.options.retry_failed or failure.get("retry_requested"):
             return False
         return failure.get("desired_hash") == item.desired_hash
 
-    def _ledger(self, item: Any, status: str, *, after: Any = None, http_status: int | None = None, error: str | None = None) -> None:
+    def _ledger(self, item: PlanItem, status: str, *, after: Any = None, http_status: int | None = None, error: str | None = None) -> None:
         self.store.ledger_append(
             run_id=self.options.run_id,
             entity=item.entity,
@@ -58,12 +62,16 @@ class Applier:
             error=error,
         )
 
-    def _send(self, item: Any) -> dict:
+    def _send(self, item: PlanItem) -> dict:
+        if item.payload is None:
+            raise ValueError(f"{item.entity} {item.key}: a planned {item.action} without a payload")
         if item.action == "create":
             return self.client.create(item.entity, item.payload)
+        if item.target_id is None:
+            raise ValueError(f"a SafetyAmp {item.entity} id is required")
         return self.client.update(item.entity, item.target_id, item.payload, item.method or "PUT")
 
-    def apply_one(self, item: Any, report: SinkReport, heal: Heal) -> str:
+    def apply_one(self, item: PlanItem, report: SinkReport, heal: Heal) -> Outcome:
         """Send one write; returns "ok", "rejected", "transient" or "held"."""
         failure = self.store.failure_get(item.entity, item.key)
         if self._held(item, failure):
@@ -120,7 +128,7 @@ class Applier:
             report.deactivated += 1
         return "ok"
 
-    def apply_healed(self, item: Any, report: SinkReport) -> str:
+    def apply_healed(self, item: PlanItem, report: SinkReport) -> Outcome:
         """Apply the re-plan of a record after a targeted re-read (once; no further healing)."""
         if item.action == "unchanged":
             report.unchanged += 1
@@ -131,7 +139,7 @@ class Applier:
             return "rejected"
         return self.apply_one(item, report, heal=lambda _: None)
 
-    def fail(self, item: Any, report: SinkReport, kind: str, exc: ApiError) -> str:
+    def fail(self, item: PlanItem, report: SinkReport, kind: Literal["rejected", "transient"], exc: ApiError) -> Outcome:
         message = mask_text(str(exc))
         fields: dict[str, Any] = {}
         if isinstance(exc, ValidationRejected):

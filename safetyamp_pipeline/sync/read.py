@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from safetyamp_pipeline.core import plan as core_plan
+from safetyamp_pipeline.sync.ports import EngineStore, SafetyAmpApi
 from safetyamp_pipeline.sync.report import SinkOptions
 
 REFERENCE_ENTITIES = ("roles", "asset_types")
@@ -38,10 +39,10 @@ class MirrorReader:
 
     def __init__(
         self,
-        client: Any,
-        store: Any,
+        client: SafetyAmpApi,
+        store: EngineStore,
         options: SinkOptions,
-        log: logging.Logger | Any,
+        log: logging.Logger | logging.LoggerAdapter | Any,
         now: Callable[[], datetime],
     ) -> None:
         self.client = client

@@ -19,9 +19,11 @@ from typing import Any
 from safetyamp_pipeline.clients.errors import ApiError
 from safetyamp_pipeline.core import plan as core_plan
 from safetyamp_pipeline.core.models import DesiredRecord
+from safetyamp_pipeline.core.plan import PlanItem
 from safetyamp_pipeline.core.settings import SyncSettings
 from safetyamp_pipeline.sync.apply import Applier
 from safetyamp_pipeline.sync.masking import mask_text
+from safetyamp_pipeline.sync.ports import EngineStore, SafetyAmpApi
 from safetyamp_pipeline.sync.read import REFERENCE_ENTITIES, UNKEYED_PREFIX, MirrorReader, reference_key
 from safetyamp_pipeline.sync.report import CHANGE_TABLE_ROWS, SinkOptions, SinkReport, masked_changes
 
@@ -53,7 +55,7 @@ class MassDeactivationBlocked(Exception):
         self.entity, self.planned, self.reason, self.active = entity, planned, reason, active
 
 
-def _total_requests(client: Any) -> int:
+def _total_requests(client: object) -> int:
     stats = getattr(client, "stats", None)
     if stats is None:
         return 0
@@ -63,7 +65,7 @@ def _total_requests(client: Any) -> int:
     return int(total or 0)
 
 
-def _limiter_wait(client: Any) -> float:
+def _limiter_wait(client: object) -> float:
     stats = getattr(client, "stats", None)
     if stats is None:
         return 0.0
@@ -78,8 +80,8 @@ class Reconciler:
 
     def __init__(
         self,
-        client: Any,
-        store: Any,
+        client: SafetyAmpApi,
+        store: EngineStore,
         settings: SyncSettings,
         options: SinkOptions,
         log: logging.Logger | Any = None,
@@ -119,7 +121,7 @@ class Reconciler:
 
     # -- planning --------------------------------------------------------------------------------
 
-    def _guard(self, entity: str, items: Sequence[Any], current: Mapping[str, dict]) -> None:
+    def _guard(self, entity: str, items: Sequence[PlanItem], current: Mapping[str, dict]) -> None:
         if self.options.allow_mass_deactivation:
             return
         if entity == "users":
@@ -158,7 +160,7 @@ class Reconciler:
         self._guard(entity, items, current)
         desired_by_key = {r.key: r for r in desired}
 
-        def heal(item: Any) -> Any | None:
+        def heal(item: PlanItem) -> PlanItem | None:
             fresh = self.full_read(entity)
             state[entity] = list(fresh.values())
             record = desired_by_key.get(item.key)

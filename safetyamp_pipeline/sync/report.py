@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from safetyamp_pipeline.sync.masking import mask_record, mask_text
+
+if TYPE_CHECKING:
+    from safetyamp_pipeline.core.plan import PlanItem
 
 CHANGE_TABLE_ROWS = 50
 
@@ -53,12 +56,12 @@ class SinkReport:
         return {name: int(getattr(self, name)) for name in names}
 
     def add_rejection(self, key: str, reason: str | None) -> None:
-        """A record the plan refused before sending (bad source data)."""
+        """A record the plan refused before sending (bad source data). Kept complete: the
+        sink stores them for `safetyamp-pipeline rejected`; the metadata table limits itself."""
         self.rejected_before_send += 1
-        if len(self.rejections) < CHANGE_TABLE_ROWS:
-            self.rejections.append({"key": key, "reason": mask_text(reason or "")})
+        self.rejections.append({"key": key, "reason": mask_text(reason or "")})
 
-    def add_change(self, item: Any, status: str, error: str | None = None) -> None:
+    def add_change(self, item: PlanItem, status: str, error: str | None = None) -> None:
         if len(self.changes) < CHANGE_TABLE_ROWS:
             fields = ", ".join(item.changed_fields or []) if item.action != "create" else "(new)"
             self.changes.append(
