@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import dagster as dg
 
 from safetyamp_pipeline.sync.calendar import current_week_key
+from safetyamp_pipeline.sync.progress import ProgressUpdate, listening
 
 SINK_ENTITIES = ("site_clusters", "sites", "user_titles", "users", "assets")
 SUMMARY_COLUMNS = ("created", "updated", "deactivated", "unchanged", "rejected_before_send", "failed", "api_calls")
@@ -55,9 +57,12 @@ def run_job(
     tags: Mapping[str, str] | None = None,
     partition_key: str | None = None,
     selection: list[dg.AssetKey] | None = None,
+    progress_stream: IO[str] | None = None,
 ) -> SyncOutcome:
-    """Execute ``job_name`` in process and collect each sink's counts from its materialization."""
-    with environment(env):
+    """Execute ``job_name`` in process and collect each sink's counts from its materialization.
+    The sinks' progress is a bar on ``progress_stream`` (default: stderr) when it is a terminal
+    (``make sync``); otherwise the run's own log lines carry it."""
+    with environment(env), progress_display(progress_stream or sys.stderr):
         from safetyamp_pipeline.definitions import defs
 
         definitions = defs()
@@ -80,6 +85,30 @@ def run_job(
         failures = [e for e in result.all_events if e.is_step_failure]
         outcome.failure = "; ".join(f"{e.step_key}: {_root_cause(e)}" for e in failures)[:2000] or "run failed"
     return outcome
+
+
+@contextlib.contextmanager
+def progress_display(stream: IO[str] | None) -> Iterator[None]:
+    """A rich progress bar per sink on ``stream`` while the block runs, when it is a terminal."""
+    if stream is None or not stream.isatty():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=Console(file=stream)) as bar:
+        tasks: dict[str, Any] = {}
+
+        def show(update: ProgressUpdate) -> None:
+            if update.label not in tasks:
+                tasks[update.label] = bar.add_task(update.label, total=update.planned, rate="")
+            rate = f"{update.rate_per_second:.1f}/s" if update.rate_per_second else ""
+            bar.update(tasks[update.label], completed=update.done, total=update.planned, rate=rate)
+
+        with listening(show):
+            yield
 
 
 def _root_cause(event: Any) -> str:

@@ -10,6 +10,7 @@ held after a 422; ``allow_mass_deactivation=true`` lifts the deactivation guard;
 """
 
 
+import inspect
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from safetyamp_pipeline.store.errors import StoreError
 from safetyamp_pipeline.sync.failure_queue import FAILURE_QUEUE_COLUMNS, failure_queue_rows
 from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.metadata import metadata_table
+from safetyamp_pipeline.sync.progress import ProgressReporter
 from safetyamp_pipeline.sync.reconcile import MassDeactivationBlocked, Reconciler, SinkOptions, SinkReport
 from safetyamp_pipeline.sync.rejections import REJECTION_COLUMNS, rejection_rows, table_rows
 
@@ -122,7 +124,12 @@ def run_sink(
     desired = [record_from_row(row) for row in sync_store.load_asset_value(f"desired/{desired_entity}")]
     ref_state, ref_entities = _upstream_state(sync_store, ref_sinks, ref_entities)
     client = safetyamp.get_client(dry_run=options.dry_run)
-    reconciler = Reconciler(client, sync_store, sync_settings.settings(), options, log=context.log)
+    progress = ProgressReporter(
+        f"safetyamp/{entity}", context.log, limit_per_second=safetyamp.requests_per_window / max(safetyamp.window_seconds, 1e-9)
+    )
+    # The engine takes the reporter once its `progress` parameter exists (requests.md, H2).
+    extra = {"progress": progress} if "progress" in inspect.signature(Reconciler).parameters else {}
+    reconciler = Reconciler(client, sync_store, sync_settings.settings(), options, log=context.log, **extra)
     try:
         report = reconciler.reconcile(entity, desired, ref_entities, ref_state)
     except MassDeactivationBlocked as exc:
