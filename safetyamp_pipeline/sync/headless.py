@@ -77,7 +77,7 @@ def run_job(
         )
     outcome = SyncOutcome(run_id=result.run_id, success=result.success)
     for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
+        materialization = event.step_materialization_data.materialization
         path = materialization.asset_key.path
         if path[0] == "safetyamp":
             outcome.sinks[path[1]] = {k: _metadata_value(v) for k, v in materialization.metadata.items()}

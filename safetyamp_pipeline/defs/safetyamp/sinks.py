@@ -13,6 +13,7 @@ held after a 422; ``allow_mass_deactivation=true`` lifts the deactivation guard;
 import inspect
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 from sqlalchemy.exc import SQLAlchemyError
@@ -128,7 +129,7 @@ def run_sink(
         f"safetyamp/{entity}", context.log, limit_per_second=safetyamp.requests_per_window / max(safetyamp.window_seconds, 1e-9)
     )
     # The engine takes the reporter once its `progress` parameter exists (requests.md, H2).
-    extra = {"progress": progress} if "progress" in inspect.signature(Reconciler).parameters else {}
+    extra: dict[str, Any] = {"progress": progress} if "progress" in inspect.signature(Reconciler).parameters else {}
     reconciler = Reconciler(client, sync_store, sync_settings.settings(), options, log=context.log, **extra)
     try:
         report = reconciler.reconcile(entity, desired, ref_entities, ref_state)
