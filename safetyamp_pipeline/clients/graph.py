@@ -122,7 +122,8 @@ class GraphClient:
                     client_credential=self._client_secret,
                     authority=self.authority,
                     instance_discovery=False,
-                    verify=self.ca_bundle or True,
+                    # msal accepts a CA bundle path at run time; its annotation says bool.
+                    verify=self.ca_bundle or True,  # pyright: ignore[reportArgumentType]
                     timeout=self.timeout,
                     http_client=self.session,
                 )

@@ -15,7 +15,7 @@ from safetyamp_pipeline.devtools.local import DEMO_CLIENT_RATE, prepare_local
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make dev", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="make dev", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--port", default="3000", help="webserver port (default 3000)")
     parser.add_argument("--host", default="127.0.0.1", help="webserver host (default 127.0.0.1)")
     args = parser.parse_args(argv)

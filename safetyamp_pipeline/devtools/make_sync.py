@@ -15,7 +15,7 @@ from safetyamp_pipeline.devtools.local import DEMO_CLIENT_RATE, prepare_local
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make sync", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="make sync", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--job", default="safetyamp_sync", help="job to run (default: safetyamp_sync)")
     parser.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
     args = parser.parse_args(argv)

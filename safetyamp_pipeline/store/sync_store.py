@@ -7,9 +7,10 @@ from safetyamp_pipeline.store.failures import Failures
 from safetyamp_pipeline.store.intents import Intents
 from safetyamp_pipeline.store.ledger import Ledger
 from safetyamp_pipeline.store.mirror import Mirror
+from safetyamp_pipeline.store.rejections import Rejections
 
 
-class SyncStore(AssetValues, Mirror, Intents, Ledger, Failures):
+class SyncStore(AssetValues, Mirror, Intents, Ledger, Rejections, Failures):
     """The sync store on one SQLAlchemy URL (SQLite or PostgreSQL).
 
     `SyncStore(url, schema=None, *, clock=utc_now)`. Tables are created on first use; `schema`
