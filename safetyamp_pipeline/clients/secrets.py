@@ -83,6 +83,11 @@ class SecretSource:
                 self._cache[name] = self._lookup(name)
             return self._cache[name]
 
+    def resolved_values(self) -> list[str]:
+        """Every secret value read so far (to redact them from diagnostic output)."""
+        with self._lock:
+            return [value for value in self._cache.values() if value]
+
     def _lookup(self, name: str) -> str | None:
         if self.uses_key_vault:
             value = self._from_vault(name)
@@ -111,6 +116,8 @@ class SecretSource:
             from azure.identity import DefaultAzureCredential
             from azure.keyvault.secrets import SecretClient
 
+            if self.key_vault_url is None:
+                raise ConfigError("AZURE_KEY_VAULT_URL is not set")
             self._client = SecretClient(vault_url=self.key_vault_url, credential=DefaultAzureCredential())
         return self._client
 

@@ -283,3 +283,13 @@ def test_run_pods_are_hardened_and_sized(env_render: tuple[str | None, list[dict
     assert context["env_secrets"] == ["safetyamp-pipeline-secrets"]
     assert context["labels"]["azure.workload.identity/use"] == "true"
     assert context["resources"] == launcher["resources"]
+
+
+def test_code_server_mounts_the_instance_for_doctor(rendered: list[dict[str, Any]]) -> None:
+    """`kubectl exec ... safetyamp-pipeline doctor --instance-dir /opt/dagster/instance` needs the
+    instance ConfigMap the chart renders, mounted read-only in the code server."""
+    pod = _user_deployment(rendered)["spec"]["template"]["spec"]
+    (instance_cm,) = helm_tool.find(rendered, "ConfigMap", "-instance")
+    (volume,) = [v for v in pod["volumes"] if v.get("configMap", {}).get("name") == instance_cm["metadata"]["name"]]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["mountPath"] == "/opt/dagster/instance" and mount["readOnly"] is True
