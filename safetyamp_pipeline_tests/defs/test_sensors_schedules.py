@@ -10,17 +10,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from safetyamp_pipeline.clients.resources import VistaResource
-from safetyamp_pipeline.defs.alerts import sync_alerts
 from safetyamp_pipeline.defs.automation import safetyamp_reconcile_nightly, safetyamp_sync_hourly
 from safetyamp_pipeline.defs.sensors import vista_change_sensor
 from safetyamp_pipeline.sandbox.generate import generate_dataset
-from safetyamp_pipeline.sandbox.server import ServerThread
 from safetyamp_pipeline.sync.calendar import current_week_key
 
 
@@ -84,76 +78,4 @@ def test_vista_change_sensor_requests_an_employee_sync_only_on_change(vista_db: 
     assert "bPREH" in request.tags["safetyamp/changed_tables"]
 
 
-# -- sync_alerts -------------------------------------------------------------------------------
-
-class Hook:
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-
-        async def receive(request: Request) -> JSONResponse:
-            self.messages.append(await request.json())
-            return JSONResponse({"ok": True})
-
-        self.server = ServerThread(Starlette(routes=[Route("/hook", receive, methods=["POST"])])).start()
-
-    @property
-    def url(self) -> str:
-        return f"{self.server.url}/hook"
-
-
-def _defs(fail_check: bool, fail_run: bool) -> dg.Definitions:
-    @dg.asset(name="probe", check_specs=[dg.AssetCheckSpec("probe_ok", asset="probe")])
-    def probe() -> dg.MaterializeResult:
-        return dg.MaterializeResult(
-            metadata={"count": 3},
-            check_results=[dg.AssetCheckResult(check_name="probe_ok", passed=not fail_check, metadata={"bad": 2})],
-        )
-
-    @dg.asset(name="breaker", deps=[probe])
-    def breaker() -> None:
-        if fail_run:
-            raise RuntimeError("upstream broke for jane.doe@example.com")
-
-    return dg.Definitions(assets=[probe, breaker], jobs=[dg.define_asset_job("probe_job")], sensors=[sync_alerts])
-
-
-def _job(fail_check: bool, fail_run: bool) -> dg.JobDefinition:
-    return _defs(fail_check, fail_run).resolve_job_def("probe_job")
-
-
-def test_sync_alerts_is_off_without_a_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SAFETYAMP_ALERT_WEBHOOK_URL", raising=False)
-    with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()) as context:
-        result = sync_alerts.evaluate_tick(context)
-    assert not result.run_requests and "not set" in (result.skip_message or "")
-
-
-def test_sync_alerts_posts_on_failures_and_check_state_changes_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    hook = Hook()
-    monkeypatch.setenv("SAFETYAMP_ALERT_WEBHOOK_URL", hook.url)
-    try:
-        with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-            _job(fail_check=False, fail_run=False).execute_in_process(instance=instance)
-
-            def tick(cursor: str | None) -> str:
-                definitions = _defs(False, False)
-                with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions) as context:
-                    return sync_alerts.evaluate_tick(context).cursor
-
-            cursor = tick(None)  # first tick: baseline, no alert for history
-            assert hook.messages == []
-
-            _job(fail_check=True, fail_run=True).execute_in_process(instance=instance, raise_on_error=False)
-            cursor = tick(cursor)
-            titles = sorted(m["title"] for m in hook.messages)
-            assert titles == ["SafetyAmp check failing", "SafetyAmp sync run failed (probe_job)"]
-            assert all("/runs/" in m["link"] for m in hook.messages)
-            assert not any("jane.doe@example.com" in json.dumps(m) for m in hook.messages)
-
-            hook.messages.clear()
-            _job(fail_check=True, fail_run=True).execute_in_process(instance=instance, raise_on_error=False)
-            tick(cursor)
-            # The check was already failing: only the new run failure is posted.
-            assert [m["title"] for m in hook.messages] == ["SafetyAmp sync run failed (probe_job)"]
-    finally:
-        hook.server.stop()
+# sync_alerts: safetyamp_pipeline_tests/defs/test_alerts.py
