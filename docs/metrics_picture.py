@@ -24,8 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from safetyamp_pipeline_tests.operator.test_metrics import _reject_one_user  # noqa: E402
 from safetyamp_pipeline_tests.e2e.conftest import start_run  # noqa: E402
+from safetyamp_pipeline_tests.operator.test_metrics import reject_one_user  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 OUT = ROOT / "docs" / "img" / "metrics.png"
@@ -132,7 +132,7 @@ def main() -> int:
         sandbox, run = start_run(Path(tmp))
         try:
             assert run.sync().success
-            _reject_one_user(run)
+            reject_one_user(run)
             assert run.sync().success
             text = metrics_text(run.env)
             now = time.time()

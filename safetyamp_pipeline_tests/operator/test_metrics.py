@@ -33,7 +33,7 @@ class Synced:
     rejected_key: str
 
 
-def _reject_one_user(run: SandboxRun) -> str:
+def reject_one_user(run: SandboxRun) -> str:
     """A synced employee's Vista e-mail is changed to one a hand-made SafetyAmp user holds, so the
     next sync's PATCH gets a real 422 and an open `rejected` failure."""
     mirror = run.store.mirror_records("users")
@@ -57,7 +57,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
         before = time.time()
         first = run.sync()
         assert first.success, first.failure
-        key = _reject_one_user(run)
+        key = reject_one_user(run)
         second = run.sync()
         assert second.success, second.failure
         yield Synced(run, second, before, time.time(), key)
