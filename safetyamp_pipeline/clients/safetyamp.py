@@ -5,11 +5,15 @@
   cause 429s, and the retry rules of `clients.http` (429 `Retry-After`, bounded 5xx/connection
   retries, capped total wait, no blind retry of a POST: see `AmbiguousWrite`).
 * Every failure is a typed exception from `clients.errors`; nothing becomes an empty result.
-* `list(entity)` reads every page (`limit` = `page_size`, 100 by default) and stops at the first
-  page shorter than the limit, de-duplicates by id, and fails as a whole when any page fails.
-  Whether the server counts pages from 0 or from 1 (treating 0 as 1) is not documented: the
-  first listing starts at page 0 and, if page 1 repeats page 0, the client knows pages start at 1
-  and starts later listings there (one extra request per client at most).
+* `list(entity)` reads every page (`limit` = `page_size`, 100 by default), de-duplicates by id,
+  and fails as a whole when any page fails. SafetyAmp's cap on `limit` is undocumented and a
+  server may silently grant fewer records per page than asked, so a page shorter than the limit
+  ends a list only when it is empty or shorter than what the server is known to grant: the
+  largest page seen so far (learned from the first page and kept for the client's later
+  listings). Until a full page was seen, a short list costs one more request (the empty page).
+  Whether the server counts pages from 0 or from 1 (treating 0 as 1) is not documented either:
+  the first listing starts at page 0 and, if page 1 repeats page 0, the client knows pages start
+  at 1 and starts later listings there (one extra request per client at most).
 * `site_clusters` is one unpaged tree; `list("site_clusters")` flattens it (depth first,
   `children` removed, `parent_cluster_id` kept or filled from the parent node).
 * `dry_run=True`: reads are sent, writes are only logged and return the payload marked
@@ -111,6 +115,7 @@ class SafetyAmpClient:
             rng=rng,
         )
         self._first_page: int | None = None  # 0 or 1 once known (see module docstring)
+        self._granted = 0  # the most records the server has returned on one page (a lower bound of its cap)
 
     @property
     def stats(self) -> RequestStats:
@@ -139,11 +144,14 @@ class SafetyAmpClient:
             items = self._read_page(route, page)
             new = _merge(records, items, route, page, self.base_url)
             detected_now = False
-            if page == 1 and self._first_page is None and items:
-                self._first_page = 1 if new == 0 else 0
+            if page == 1 and self._first_page is None:
+                # page 0 held records; a server counting from 1 answers page 1 with them again
+                self._first_page = 1 if items and new == 0 else 0
                 detected_now = self._first_page == 1
-            if len(items) < self.page_size:
+            short = len(items) < self.page_size
+            if not items or (short and len(items) < self._granted):
                 break
+            self._granted = max(self._granted, len(items))
             if new == 0 and not detected_now:
                 raise MalformedResponse(
                     f"SafetyAmp GET {route}: page {page} only repeats records already read; "

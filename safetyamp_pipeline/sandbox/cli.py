@@ -51,6 +51,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
 def _rate(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -98,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--samsara-empty-pages", action="store_true", help="insert empty Samsara pages mid-listing"
     )
     up.add_argument("--graph-token-lifetime", type=_non_negative_int, default=3600)
+    up.add_argument(
+        "--safetyamp-max-page-size",
+        type=_positive_int,
+        default=100,
+        help="largest list `limit` SafetyAmp grants; larger ones are clamped silently (default 100)",
+    )
     up.add_argument("--detach", action="store_true", help="run in the background and return when ready")
 
     down = commands.add_parser("down", help="stop the sandbox started with up on DIR")
@@ -236,6 +249,7 @@ def _up_foreground(args: argparse.Namespace, directory: Path) -> int:
                 faults=_fault_config(args),
                 samsara_empty_pages=args.samsara_empty_pages,
                 graph_token_lifetime=args.graph_token_lifetime,
+                safetyamp_max_page_size=args.safetyamp_max_page_size,
             )
         except SandboxFixtureError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
@@ -268,6 +282,7 @@ def _child_argv(args: argparse.Namespace, directory: Path) -> list[str]:
     argv += ["--port-graph", str(args.port_graph), "--graph-token-lifetime", str(args.graph_token_lifetime)]
     argv += ["--error-rate", str(args.error_rate), "--drop-rate", str(args.drop_rate)]
     argv += ["--latency-ms", str(args.latency_ms)]
+    argv += ["--safetyamp-max-page-size", str(args.safetyamp_max_page_size)]
     if args.fault_seed is not None:
         argv += ["--fault-seed", str(args.fault_seed)]
     if args.samsara_empty_pages:

@@ -243,11 +243,13 @@ def start_sandbox(
     samsara_empty_pages: bool = False,
     graph_token_lifetime: int = 3600,
     graph_rate_limit: int | None = None,
+    safetyamp_max_page_size: int = 100,
 ) -> Sandbox:
     """Start the three emulators on ``directory`` and write ``directory/sandbox.env``.
 
     ``rate_limit`` is SafetyAmp's requests per minute (``None`` or 0: unlimited); ``ports`` maps
-    ``safetyamp``/``samsara``/``graph`` to a port (0 or absent: any free port); ``faults`` is one
+    ``safetyamp``/``samsara``/``graph`` to a port (0 or absent: any free port); ``safetyamp_max_page_size`` is the largest ``limit``
+    SafetyAmp grants (larger ones are clamped silently); ``faults`` is one
     :class:`FaultConfig` for all emulators or a mapping per service. Raises
     :class:`SandboxFixtureError` for a malformed fixture or state file.
     """
@@ -274,6 +276,7 @@ def start_sandbox(
             creds["SAFETYAMP_FQDN"],
             rate_limit=rate_limit or None,
             faults=_faults_for(faults, "safetyamp"),
+            max_page_size=safetyamp_max_page_size,
         )
     except SafetyAmpFixtureError as exc:
         raise SandboxFixtureError(str(exc)) from exc

@@ -17,7 +17,8 @@ Behaviour and the choices made where the real API is unknown:
   not an authentication one).
 * **Envelope** ``{"data": ...}``. Creates answer **201**, updates 200.
 * **Paging**: ``page`` + ``limit``; ``limit`` defaults to **15** (Laravel's per-page default) when
-  absent, is clamped to 1..100, and a non-integer is treated as absent; ``page`` <= 0 or non-integer
+  absent, is clamped to 1..100 (1..``max_page_size``: the
+  ``--safetyamp-max-page-size`` sandbox option plays a server with a lower cap), and a non-integer is treated as absent; ``page`` <= 0 or non-integer
   is the first page, so pages 0 and 1 are the same; a page past the end is ``[]``; ``page``
   without ``limit`` -> 400 ``{"message": "Bad Request: A limit is required when using page."}``.
   ``/api/site_clusters`` ignores ``limit``, answers that 400 whenever ``page`` is sent, and returns
@@ -106,7 +107,11 @@ class SafetyAmpEmulator(Emulator):
         rate_window: float = 60.0,
         faults: FaultConfig | None = None,
         save_interval: float = 0.2,
+        max_page_size: int = MAX_LIMIT,
     ) -> None:
+        if max_page_size < 1:
+            raise ValueError("SafetyAmpEmulator max_page_size must be at least 1")
+        self.max_page_size = max_page_size
         limiter = SlidingWindowRateLimiter(rate_limit, rate_window) if rate_limit else None
         super().__init__("safetyamp", rate_limiter=limiter, faults=faults)
         if not token:
@@ -225,7 +230,7 @@ class SafetyAmpEmulator(Emulator):
         limit = _int_param(params.get("limit"))
         if "page" in params and limit is None:
             return _message(PAGE_WITHOUT_LIMIT, 400)
-        limit = min(max(limit if limit is not None else DEFAULT_LIMIT, 1), MAX_LIMIT)
+        limit = min(max(limit if limit is not None else DEFAULT_LIMIT, 1), self.max_page_size)
         page = max(_int_param(params.get("page")) or 1, 1)
         with self.store.lock:
             rows = self.store.page(entity, (page - 1) * limit, limit)

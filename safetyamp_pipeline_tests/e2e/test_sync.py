@@ -263,3 +263,33 @@ def test_a_record_created_by_hand_is_adopted_not_duplicated(sandbox_run: Sandbox
     site = _by_key(run, "sites")["99901."]  # _by_key fails on a duplicate
     assert site["name"] == "99901. - Hand Made Site"
     assert run.store.failures_open(entity="sites") == []
+
+
+def _duplicates(values: list) -> list:
+    return sorted(str(v) for v, n in Counter(v for v in values if v not in (None, "")).items() if n > 1)
+
+
+def test_a_server_that_caps_the_page_size_is_read_whole(tmp_path: Path) -> None:
+    # `safetyamp-sandbox up --safetyamp-max-page-size 25`: SafetyAmp grants 25 records per page
+    # whatever `limit` the client asks for (100).
+    sandbox, run = start_run(tmp_path, safetyamp_max_page_size=25)
+    try:
+        first = run.sync()
+        assert first.success, first.failure
+        state = run.state()
+        assert len(state["users"]) > 50 and len(state["sites"]) > 25  # several pages each
+        run.reset_requests()
+        reconcile = run.sync("safetyamp_reconcile")
+        assert reconcile.success, reconcile.failure
+        routes = run.requests("safetyamp")["by_route"]
+        assert all(route.startswith("GET ") for route in routes), routes
+        assert reconcile.total("created") + reconcile.total("updated") + reconcile.total("deactivated") == 0
+        assert reconcile.total("failed") == 0
+        state = run.state()
+        assert _duplicates([t["name"].casefold() for t in state["user_titles"]]) == []
+        assert _duplicates([a.get("serial") for a in state["assets"]]) == []
+        assert _duplicates([s.get("ext_id") for s in state["sites"]]) == []
+        assert _duplicates([u.get("emp_id") for u in state["users"]]) == []
+    finally:
+        run.instance.dispose()
+        sandbox.stop()

@@ -114,13 +114,14 @@ def test_seed_up_detach_status_down_with_the_installed_entry_point(
     assert cli("down", "--dir", str(run)).returncode == 0  # nothing to stop is not an error
 
 
-def test_fault_flags_and_rate_limit_zero_reach_the_running_emulators(
+def test_fault_flags_rate_limit_zero_and_page_cap_reach_the_running_emulators(
     tmp_path: Path, sandbox_dirs: list[Path]
 ) -> None:
     run = tmp_path / "faulty"
     sandbox_dirs.append(run)
     up = cli(
-        "up", "--dir", str(run), "--detach", "--rate-limit", "0", "--error-rate", "1", "--latency-ms", "5"
+        "up", "--dir", str(run), "--detach", "--rate-limit", "0", "--error-rate", "1", "--latency-ms", "5",
+        "--safetyamp-max-page-size", "2",
     )
     assert up.returncode == 0, up.stderr
     env = load_env_file(run / "sandbox.env")
@@ -140,6 +141,16 @@ def test_fault_flags_and_rate_limit_zero_reach_the_running_emulators(
             for _ in range(65)
         }
     assert statuses == {200}
+    for name in ("Welder", "Foreman", "Laborer"):
+        created = requests.post(env["SAFETYAMP_API_URL"] + "/api/user_titles", json={"name": name}, headers=headers, timeout=5)
+        assert created.status_code in (200, 201), created.text
+    pages = [
+        [t["name"] for t in requests.get(
+            env["SAFETYAMP_API_URL"] + f"/api/user_titles?page={page}&limit=100", headers=headers, timeout=5
+        ).json()["data"]]
+        for page in (1, 2)
+    ]
+    assert pages == [["Welder", "Foreman"], ["Laborer"]]  # `limit` clamped to 2 without a word
     assert cli("down", "--dir", str(run)).returncode == 0
 
 

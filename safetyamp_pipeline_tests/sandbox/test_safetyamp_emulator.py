@@ -69,6 +69,16 @@ def test_limit_is_clamped_to_100_and_defaults_to_15(tmp_path):
         sa.stop()
 
 
+def test_max_page_size_clamps_limit_silently(tmp_path):
+    sa = start(tmp_path, fixture=_titles_fixture(tmp_path, 60), max_page_size=25)
+    try:
+        sizes = [len(sa.get(f"/api/user_titles?page={p}&limit=100").json()["data"]) for p in (1, 2, 3, 4)]
+        assert sizes == [25, 25, 10, 0]
+        assert len(sa.get("/api/user_titles?page=1&limit=10").json()["data"]) == 10
+    finally:
+        sa.stop()
+
+
 def test_page_without_limit_is_a_400(sa):
     answer = sa.get("/api/users?page=1")
     assert answer.status_code == 400

@@ -174,6 +174,7 @@ def start(
     faults: FaultConfig | None = None,
     state_name: str = "state.json",
     save_interval: float = 0.2,
+    max_page_size: int = 100,
 ) -> Running:
     emulator = SafetyAmpEmulator(
         directory / state_name,
@@ -181,6 +182,7 @@ def start(
         tenant=TENANT,
         fixture=fixture,
         rate_limit=rate_limit,
+        max_page_size=max_page_size,
         rate_window=rate_window,
         faults=faults,
         save_interval=save_interval,
