@@ -201,3 +201,21 @@ def test_a_collection_is_reused_within_the_cache_window(synced):
     now["t"] = 15.0
     collector.snapshot()
     assert opened["n"] == 2
+
+
+def _dagster_schedule(action: str, synced: Synced) -> None:
+    dagster = Path(sys.executable).with_name("dagster")
+    subprocess.run(
+        [str(dagster), "schedule", action, "safetyamp_sync_hourly", "-m", "safetyamp_pipeline.definitions"],
+        env={**os.environ, "DAGSTER_HOME": synced.run.env["DAGSTER_HOME"]}, check=True, capture_output=True, timeout=300,
+    )
+
+
+def test_a_schedule_started_and_stopped_by_an_operator_is_reported_as_such(synced, capsys, monkeypatch):
+    running = ("safetyamp_automation_running", (("name", "safetyamp_sync_hourly"), ("type", "schedule")))
+    _dagster_schedule("start", synced)
+    try:
+        assert _parse(_once(synced, capsys, monkeypatch)[1])[running] == 1
+    finally:
+        _dagster_schedule("stop", synced)
+    assert _parse(_once(synced, capsys, monkeypatch)[1])[running] == 0
