@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 # User-code image for the safetyamp_pipeline code location (official Dagster Helm chart).
 # The chart runs `dagster api grpc` in it for the code server and `dagster api execute_run` in
-# it for every run pod, so it holds the project plus dagster, dagster-postgres and dagster-k8s
-# (all pinned in pyproject.toml). The instance config (dagster.yaml) is mounted by the chart
+# it for every run pod, so it holds the project and its production dependencies as locked in
+# requirements.lock (dagster, dagster-postgres, dagster-k8s, dagster-azure, ...; regenerate it
+# with the command at its top whenever pyproject.toml's dependencies change). No web server: the
+# chart's webserver runs Dagster's own image. The instance config (dagster.yaml) is mounted by the chart
 # from its ConfigMap; none is baked in.
 #
 #   docker build -t myregistry.azurecr.io/safetyamp-pipeline:1.0.0 .
@@ -32,11 +34,16 @@ ENV PATH="/opt/venv/bin:${PATH}"
 # copies as is: load_from_defs_folder finds the project root by the pyproject.toml above the
 # package, which a plain install into site-packages would not have.
 WORKDIR /opt/dagster/app
-# image-env: the build context of the project (what the test copies)
+# image-env: the build context of the project (what the test copies) and the installs (the test
+# runs these same commands in a fresh venv).
+# Production dependencies first, exactly as resolved in requirements.lock (hash-checked; their
+# layer is reused while the lock is unchanged). The sandbox and dev extras (starlette, uvicorn,
+# trustme, pytest, ...) never reach the image.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml ./
 COPY safetyamp_pipeline/ ./safetyamp_pipeline/
-# image-env: the install (the test runs this same command in a fresh venv)
-RUN pip install -e .
+RUN pip install --no-deps -e .
 
 ############################ runtime ############################
 FROM ${PYTHON_IMAGE} AS runtime

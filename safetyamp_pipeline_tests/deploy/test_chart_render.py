@@ -253,12 +253,15 @@ def test_every_pod_is_hardened_and_sized(env_render: tuple[str | None, list[dict
     assert problems == []
 
 
-def test_webserver_and_daemon_run_the_project_image(rendered: list[dict[str, Any]]) -> None:
-    (code,) = _user_deployment(rendered)["spec"]["template"]["spec"]["containers"]
+def test_webserver_and_daemon_run_dagsters_image_at_the_projects_version(rendered: list[dict[str, Any]]) -> None:
+    pins = dict(
+        dep.split("==") for dep in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        if dep.startswith("dagster==")
+    )
     for part in ("daemon", "dagster-webserver"):
         for deployment in helm_tool.find(rendered, "Deployment", part):
             (main,) = deployment["spec"]["template"]["spec"]["containers"]
-            assert main["image"] == code["image"], deployment["metadata"]["name"]
+            assert main["image"] == f"docker.io/dagster/dagster-celery-k8s:{pins['dagster']}", deployment["metadata"]["name"]
     (webserver,) = [d for d in helm_tool.find(rendered, "Deployment", "webserver") if "read-only" not in d["metadata"]["name"]]
     (main,) = webserver["spec"]["template"]["spec"]["containers"]
     assert main["ports"][0]["containerPort"] >= 1024, "non-root without capabilities cannot bind below 1024"

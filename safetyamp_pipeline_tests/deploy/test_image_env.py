@@ -88,9 +88,9 @@ def test_image_env_has_the_pinned_dagster_family(image_venv: Path) -> None:
         for dep in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
         if dep.startswith("dagster")
     }
-    assert set(pins) == {"dagster", "dagster-webserver", "dagster-k8s", "dagster-postgres"}
+    assert set(pins) == {"dagster", "dagster-k8s", "dagster-postgres", "dagster-azure"}
     script = (
-        "import importlib.metadata as m, json, dagster_k8s, dagster_postgres;"
+        "import importlib.metadata as m, json, dagster_k8s, dagster_postgres, dagster_azure;"
         f"print(json.dumps({{n: m.version(n) for n in {sorted(pins)!r}}}))"
     )
     out = subprocess.run(
