@@ -98,6 +98,20 @@ def test_the_exporter_runs_the_code_locations_image_hardened_on_the_charts_insta
     assert container["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
 
 
+def test_the_exporter_judges_default_automation_status_as_the_code_location_does(rendered):
+    def env(deployment: dict[str, Any]) -> dict[str, str | None]:
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        values = {e["name"]: e.get("value") for e in container.get("env", [])}
+        return {name: values.get(name) for name in ("SAFETYAMP_ENV", "SAFETYAMP_AUTOMATION_DEFAULT")}
+
+    code = next(
+        o for o in rendered
+        if o["kind"] == "Deployment" and o["metadata"]["name"] != "safetyamp-metrics"
+        and any("grpc" in " ".join(c.get("args", []) + c.get("command", [])) for c in o["spec"]["template"]["spec"]["containers"])
+    )
+    assert env(_one(rendered, "Deployment", "safetyamp-metrics")) == env(code)
+
+
 def test_service_and_service_monitor_reach_the_exporter_pod(rendered):
     pod_labels = _one(rendered, "Deployment", "safetyamp-metrics")["spec"]["template"]["metadata"]["labels"]
     service = _one(rendered, "Service", "safetyamp-metrics")
