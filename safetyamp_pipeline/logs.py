@@ -26,7 +26,7 @@ SECRET_ENV_NAMES = (
 )
 # Dagster attaches its whole event (with step metadata) to its log records; the message holds
 # what a reader needs, so the event object stays out of the line.
-_DROPPED_ATTRS = ("dagster_meta", "dagster_event", "color_message")
+_DROPPED_ATTRS = ("dagster_meta", "dagster_event", "dagster_event_batch_metadata", "color_message")
 _FIELDS = "{asctime}{levelname}{name}{message}"
 
 
