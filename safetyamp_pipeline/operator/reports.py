@@ -12,6 +12,7 @@ from safetyamp_pipeline.operator.context import EXIT_NOT_FOUND, EXIT_USAGE, Oper
 from safetyamp_pipeline.operator.lookup import entity_name
 from safetyamp_pipeline.operator.pii import Masker
 from safetyamp_pipeline.operator.tables import format_table, to_csv, to_json
+from safetyamp_pipeline.sync.failure_queue import field_summary
 
 FAILURE_COLUMNS = ["entity", "key", "kind", "reason", "fields", "attempts", "first_seen", "last_seen", "retry_requested"]
 FAILURE_HEADERS = ["entity", "key", "kind", "reason", "fields", "attempts", "first seen (UTC)", "last seen (UTC)", "retry"]
@@ -118,16 +119,9 @@ def render_failures(store: Any, entity: str | None, reason: str | None, fmt: str
         return to_csv(masked, [*FAILURE_COLUMNS, "dismissed", "desired_hash"])
     if not failures:
         return "No open failures" + (f" for {entity}" if entity else "") + "."
-    rows = [{**f, "fields": _field_summary(f.get("fields"))} for f in masked]
+    rows = [{**f, "fields": field_summary(f.get("fields"))} for f in masked]
     count = f"{len(rows)} open {'failure' if len(rows) == 1 else 'failures'}"
     return format_table(rows, FAILURE_COLUMNS, FAILURE_HEADERS, max_cell=60) + f"\n\n{count} (`explain KIND KEY` shows one in full)"
-
-
-def _field_summary(fields: Any) -> Any:
-    """``{"email": ["The email has already been taken."]}`` → ``email: The email has already been taken.``"""
-    if isinstance(fields, dict):
-        return "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in fields.items())
-    return fields
 
 
 # ----------------------------------------------------------------------------- ledger
