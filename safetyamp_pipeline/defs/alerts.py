@@ -146,13 +146,13 @@ def sync_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         state.runs = latest[0].storage_id if latest else 0
     else:
         _run_failures(context, state, now)
-    for summary in state.due_summaries(now):
-        state.enqueue(summary, context.log)
+    for grouped in state.due_summaries(now):
+        state.enqueue(grouped, context.log)
     _check_changes(context, state, baseline)
     _freshness_changes(context, state, baseline, now)
 
     waiting = len(state.outbox)
     sent = state.deliver(url, context.log, _max_attempts()) if waiting else 0
-    summary: dict[str, Any] = {"sent": sent, "waiting": len(state.outbox), "dropped so far": state.dropped}
-    reason = "Nothing to alert on." if not waiting else ", ".join(f"{k}: {v}" for k, v in summary.items()) + "."
+    counts: dict[str, Any] = {"sent": sent, "waiting": len(state.outbox), "dropped so far": state.dropped}
+    reason = "Nothing to alert on." if not waiting else ", ".join(f"{k}: {v}" for k, v in counts.items()) + "."
     return dg.SensorResult(skip_reason=reason, cursor=state.to_cursor())
