@@ -219,3 +219,10 @@ def test_a_schedule_started_and_stopped_by_an_operator_is_reported_as_such(synce
     finally:
         _dagster_schedule("stop", synced)
     assert _parse(_once(synced, capsys, monkeypatch)[1])[running] == 0
+
+
+@pytest.mark.parametrize("args", [["metrics"], ["metrics", "serve", "--once"], ["metrics", "serve", "--port", "70000"]])
+def test_metrics_usage_errors_are_one_line_with_exit_2(args, capsys):
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("safetyamp-pipeline: error: ") and len(err.strip().splitlines()) == 1
