@@ -11,7 +11,11 @@ import json
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import VistaResource
-from safetyamp_pipeline.defs.automation import AUTOMATION_RUNNING, safetyamp_employee_sync
+from safetyamp_pipeline.defs.automation import (
+    AUTOMATION_RUNNING,
+    safetyamp_employee_sync,
+    sync_lane_busy_reason,
+)
 from safetyamp_pipeline.sync.calendar import current_week_key
 
 EMPLOYEE_TABLES = ("bPREH", "bPRJC")
@@ -31,6 +35,11 @@ def _digest(fingerprints: dict[str, str], tables: tuple[str, ...]) -> str:
     description="Requests an employee sync when Vista's employee or payroll tables change.",
 )
 def vista_change_sensor(context: dg.SensorEvaluationContext, vista: VistaResource) -> dg.SensorResult:
+    # While a sync runs, Vista is not even looked at and the cursor stays: a change made meanwhile
+    # is still seen (and synced) on the first tick after that run.
+    busy = sync_lane_busy_reason(context.instance)
+    if busy:
+        return dg.SensorResult(skip_reason=busy)
     fingerprints = vista.get_client().fingerprints()
     digest = _digest(fingerprints, EMPLOYEE_TABLES)
     previous = json.loads(context.cursor) if context.cursor else None

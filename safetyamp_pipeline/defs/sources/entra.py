@@ -4,6 +4,7 @@
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import GraphResource, SyncSettingsResource, SyncStoreResource
+from safetyamp_pipeline.defs.sources.retry import SOURCE_RETRY
 from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.defs.sources.viewpoint import ALLOW_EMPLOYEE_DROP_TAG, SOURCE_FRESHNESS
 from safetyamp_pipeline.sync.count_guard import check_count
@@ -26,6 +27,7 @@ def _with_email(users: list[dict]) -> int:
     description="Entra ID users (id, employeeId, mail, userPrincipalName, accountEnabled). An outage "
     "fails this asset, so no user is planned from partial e-mail data.",
     freshness_policy=SOURCE_FRESHNESS,
+    retry_policy=SOURCE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             "email_count_stable",

@@ -7,6 +7,7 @@ import dagster as dg
 
 from safetyamp_pipeline.clients.resources import SamsaraResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.core.driver_link import driver_employee_number
+from safetyamp_pipeline.defs.sources.retry import SOURCE_RETRY
 from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.defs.sources.viewpoint import SOURCE_FRESHNESS
 from safetyamp_pipeline.store import MissingAssetValue
@@ -30,6 +31,7 @@ def _load_driver_cache(store) -> dict[str, dict]:
     description="Samsara vehicles with `driverEmployeeNumber` (from the driver's externalIds or notes). "
     "Driver look-ups are cached in the store for 24 h, so an unchanged fleet costs one list call.",
     freshness_policy=SOURCE_FRESHNESS,
+    retry_policy=SOURCE_RETRY,
 )
 def samsara_vehicles(
     context: dg.AssetExecutionContext,

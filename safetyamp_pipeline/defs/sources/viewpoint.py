@@ -7,6 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import SyncSettingsResource, SyncStoreResource, VistaResource
+from safetyamp_pipeline.defs.sources.retry import SOURCE_RETRY
 from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.sync.calendar import (
     PAYROLL_WEEKS,
@@ -33,6 +34,7 @@ def _trimmed(value: object) -> str:
     kinds={"sqlserver"},
     description="PR departments (bPRDP) with their region (udRegion).",
     freshness_policy=SOURCE_FRESHNESS,
+    retry_policy=SOURCE_RETRY,
 )
 def viewpoint_departments(
     context: dg.AssetExecutionContext, vista: VistaResource, store: SyncStoreResource
@@ -50,6 +52,7 @@ def viewpoint_departments(
     kinds={"sqlserver"},
     description="Open jobs (bJCJM, JobStatus 1) with their contract's department (bJCCM).",
     freshness_policy=SOURCE_FRESHNESS,
+    retry_policy=SOURCE_RETRY,
     check_specs=[dg.AssetCheckSpec("job_numbers_unique", asset=["viewpoint", "jobs"])],
 )
 def viewpoint_jobs(
@@ -85,6 +88,7 @@ def _active_count(rows: list[dict]) -> int:
     kinds={"sqlserver"},
     description="Active employees and terminated ones (bPREH) of the PR company.",
     freshness_policy=SOURCE_FRESHNESS,
+    retry_policy=SOURCE_RETRY,
     check_specs=[
         dg.AssetCheckSpec("employee_numbers_unique", asset=["viewpoint", "employees"]),
         dg.AssetCheckSpec("names_present", asset=["viewpoint", "employees"]),
@@ -181,6 +185,7 @@ def _weeks_to_load(context: dg.AssetExecutionContext, stored: set[str], lookback
     group_name="viewpoint",
     kinds={"sqlserver"},
     partitions_def=PAYROLL_WEEKS,
+    retry_policy=SOURCE_RETRY,
     description="Hours per employee and job (bPRJC) by payroll week; the current week's run also "
     "refreshes the previous week and fills the look-back window.",
 )
