@@ -73,9 +73,11 @@ def test_every_job_has_a_maximum_runtime_sized_for_an_initial_load(definitions: 
             continue
         runtime = job.tags.get(MAX_RUNTIME_TAG)
         assert runtime is not None, f"job {job.name} has no {MAX_RUNTIME_TAG} tag"
-        # Bounded (a hung Vista query must not hold the lane forever) but above the ~6.3 h a first
-        # load of 20,000 employees takes at 60 SafetyAmp requests a minute.
-        assert 6.5 * 3600 <= float(runtime) <= 12 * 3600, (job.name, runtime)
+        # Bounded: a hung Vista query must not hold a run (or the sync lane) forever.
+        assert 0 < float(runtime) <= 12 * 3600, (job.name, runtime)
+        if job.tags.get("safetyamp/lane") == "sync" and job.name != "safetyamp_provision_on_demand":
+            # Above the ~6.3 h a first load of 20,000 employees takes at 60 SafetyAmp requests a minute.
+            assert float(runtime) >= 6.5 * 3600, (job.name, runtime)
 
 
 @pytest.mark.parametrize("status", [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED])
