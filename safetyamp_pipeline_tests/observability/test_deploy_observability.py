@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from safetyamp_pipeline.operator.metrics import METRICS
 from safetyamp_pipeline_tests import helm_tool
@@ -110,6 +111,11 @@ def test_the_exporter_judges_default_automation_status_as_the_code_location_does
         and any("grpc" in " ".join(c.get("args", []) + c.get("command", [])) for c in o["spec"]["template"]["spec"]["containers"])
     )
     assert env(_one(rendered, "Deployment", "safetyamp-metrics")) == env(code)
+
+
+def test_the_instance_evaluates_the_sinks_freshness_policies(rendered):
+    instance = yaml.safe_load(_one(rendered, "ConfigMap", "dagster-instance")["data"]["dagster.yaml"])
+    assert instance["freshness"] == {"enabled": True}
 
 
 def test_service_and_service_monitor_reach_the_exporter_pod(rendered):
