@@ -284,14 +284,29 @@ def normalize_phone(value: object, region: str = "US") -> str | None:
     starts with 0 or 1 is invalid; 11-15 digits not starting with 0/1 and no `+` are tried as
     international (the legacy rule), still subject to validity.
     """
-    text = as_text(value)
+    text = value if type(value) is str else as_text(value)
     if text is None:
         return None
-    return _phone_cached(text, region)
+    key = (text, region)
+    cached = _PHONE_CACHE.get(key, _UNSEEN)
+    if cached is not _UNSEEN:
+        return cached  # type: ignore[return-value]
+    result = _parse_phone(text, region)
+    if len(_PHONE_CACHE) >= _PHONE_CACHE_MAX:
+        _PHONE_CACHE.clear()
+    _PHONE_CACHE[key] = result
+    if result is not None:
+        # Idempotent: SafetyAmp holds the E.164 form the sync sent, so comparing it is a cache hit.
+        _PHONE_CACHE[(result, region)] = result
+    return result
 
 
-@lru_cache(maxsize=65536)
-def _phone_cached(text: str, region: str) -> str | None:
+_UNSEEN = object()
+_PHONE_CACHE: dict[tuple[str, str], str | None] = {}
+_PHONE_CACHE_MAX = 200_000
+
+
+def _parse_phone(text: str, region: str) -> str | None:
     raw = _CONTROL_RE.sub(" ", text).strip()
     if not raw or len(raw) > 64:
         return None

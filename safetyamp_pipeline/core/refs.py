@@ -63,16 +63,23 @@ def index_key(entity: str, key: str | None) -> str | None:
 
 def _id_order(record: Mapping[str, Any]) -> tuple[int, int | str]:
     rid = record.get("id")
+    if type(rid) is int:
+        return (0, rid)
+    if type(rid) is str and rid.isascii() and rid.isalnum() and not rid.isdigit():
+        return (1, rid)  # a user hashid: letters in it, so never a number
     number = as_int(rid)
     return (0, number) if number is not None else (1, str(rid))
 
 
 def _is_live(record: object) -> TypeGuard[Record]:
     """A usable SafetyAmp record: a mapping with an int/str id, not soft-deleted."""
-    if not isinstance(record, Mapping):
+    if type(record) is not dict and not isinstance(record, Mapping):
         return False
     rid = record.get("id")
-    return isinstance(rid, int | str) and not isinstance(rid, bool) and not record.get("deleted_at")
+    kind = type(rid)
+    if kind is not int and kind is not str and (not isinstance(rid, int | str) or isinstance(rid, bool)):
+        return False
+    return not record.get("deleted_at")
 
 
 @dataclass(frozen=True)

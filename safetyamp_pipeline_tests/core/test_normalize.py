@@ -10,7 +10,7 @@ import pytest
 
 from safetyamp_pipeline.core.normalize import (
     TEXT_MAX,
-    _phone_cached,
+    _parse_phone,
     _us_fast_path,
     canonical_emp_id,
     clean_email,
@@ -89,8 +89,8 @@ def test_phone_fast_path_agrees_with_phonenumbers():
             if phonenumbers.is_valid_number(parsed) else None
         )
         valid += expected is not None
-        if _phone_cached(raw, "US") != expected:
-            mismatches.append((raw, _phone_cached(raw, "US"), expected))
+        if _parse_phone(raw, "US") != expected:
+            mismatches.append((raw, _parse_phone(raw, "US"), expected))
     assert not mismatches, mismatches[:20]
     assert 2_000 < valid < 18_000  # the sample holds both verdicts in number
 

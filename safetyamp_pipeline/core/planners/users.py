@@ -108,11 +108,11 @@ def _unique_claim(rec: DesiredRecord, existing: Record | None) -> Claim:
 
 def plan_users(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
     active = [(rec, by_key.get(index_key("users", rec.key) or "")) for rec in records if not rec.rejected and not rec.deactivate]
-    holders = {"email": refs.users_by_email, "mobile_phone": refs.users_by_mobile}
 
     def holders_of(kind: str, value: str) -> list[RecordId]:
+        # the contact indexes are built on first use: a plan that sends no unique value needs none
         norm = email_key if kind == "email" else normalize_phone
-        ids = holders[kind].get(value, ())
+        ids = (refs.users_by_email if kind == "email" else refs.users_by_mobile).get(value, ())
         return [i for i in dict.fromkeys(ids) if norm(refs.users_by_id.get(i, {}).get(kind)) == value]
 
     verdict = arbitrate((_unique_claim(rec, existing) for rec, existing in active), holders_of)
