@@ -96,10 +96,12 @@ def apply_churn(
     new_jobs: int = 1,
     round_no: int = 1,
     today: date | None = None,
+    edits: int | None = None,
 ) -> Churn:
     """Edit ``share`` of the active employees (one column each, in turn), hire, terminate and open
     jobs in the Vista SQLite file; ``state`` is SafetyAmp's current state (to pick synced records
-    and titles). ``round_no`` makes a second churn on the same data touch other records."""
+    and titles); ``edits`` fixes the number of edited employees instead. ``round_no`` makes a second
+    churn on the same data touch other records."""
     today = today or date.today()
     churn = Churn()
     titles = sorted({str(t["name"]) for t in state["user_titles"] if t.get("name")})
@@ -107,7 +109,7 @@ def apply_churn(
     with sqlite3.connect(vista_path) as db:
         db.row_factory = sqlite3.Row
         active = db.execute("SELECT COUNT(*) FROM bPREH WHERE PRCo = 1 AND TermDate IS NULL").fetchone()[0]
-        edits = max(1, round(active * share))
+        edits = edits if edits is not None else max(1, round(active * share))
         taken = {_digits(v) for (v,) in db.execute("SELECT CellPhone FROM bPREH UNION SELECT Phone FROM bPREH")}
         taken |= {_digits(u.get("mobile_phone")) for u in state["users"]} | {_digits(u.get("work_phone")) for u in state["users"]}
         phone = _PhoneSource(taken)

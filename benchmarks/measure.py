@@ -3,6 +3,7 @@ time from the run record, and the minimum number of SafetyAmp requests the run n
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -18,9 +19,6 @@ from sqlalchemy.engine import Engine
 from safetyamp_pipeline.core.refs import natural_key
 from safetyamp_pipeline.sandbox.server import SlidingWindowRateLimiter
 
-PAGE_SIZE = 100
-TREE_ENTITIES = ("site_clusters",)
-PAGED_ENTITIES = ("user_titles", "sites", "users", "roles", "asset_types", "assets")
 # Fields the server stamps on every write; a record whose other fields are equal did not change.
 VOLATILE_FIELDS = frozenset({"updated_at", "updated_by", "created_at", "created_by", "last_logged_in"})
 
@@ -54,17 +52,87 @@ class VistaQueryCounter:
 
 
 class CountingRateLimiter(SlidingWindowRateLimiter):
-    """The emulator's sliding-window limiter, counting the requests it refused (429s)."""
+    """The emulator's sliding-window limiter, counting the requests it refused (429s) and keeping
+    the arrival time (``time.monotonic``, this process: the emulators run in it) of every request
+    and of each accepted one."""
 
     def __init__(self, limit: int, window: float) -> None:
         super().__init__(limit, window)
         self.rejected = 0
+        self.seen_at: list[float] = []
+        self.accepted_at: list[float] = []
 
     def check(self, key: str) -> Any:
         decision = super().check(key)
-        if not decision.allowed:
+        self.seen_at.append(time.monotonic())
+        if decision.allowed:
+            self.accepted_at.append(time.monotonic())
+        else:
             self.rejected += 1
         return decision
+
+
+class LimiterWaits(logging.Handler):
+    """The SafetyAmp client's own DEBUG record of each request it held for its rate limiter
+    ("waited N s for the client rate limiter"), with the time the request was released."""
+
+    LOGGER = "safetyamp_pipeline.clients"
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.released_at: list[float] = []
+        self.waited: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "client rate limiter" in str(record.msg):
+            self.released_at.append(time.monotonic())
+            args = record.args if isinstance(record.args, tuple) else ()
+            self.waited.append(float(args[-1]) if args and isinstance(args[-1], int | float) else 0.0)
+
+    def ready_at(self, after: float, arrival: float) -> float:
+        """When the request arriving at ``arrival`` (the first after ``after``) was ready to go: its
+        release minus its limiter wait when it was held, else its arrival."""
+        for released, waited in zip(self.released_at, self.waited, strict=True):
+            if after < released <= arrival:
+                return released - waited
+        return arrival
+
+    @contextmanager
+    def capturing(self) -> Iterator[LimiterWaits]:
+        logger = logging.getLogger(self.LOGGER)
+        level = logger.level
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(self)
+        try:
+            yield self
+        finally:
+            logger.removeHandler(self)
+            logger.setLevel(level)
+
+
+def budget_use(accepted_at: list[float], released_at: list[float], limit: int, window: float) -> dict[str, Any]:
+    """How much of the rate budget was used while requests were waiting for it.
+
+    A held request went out because a token came back; at best it arrives exactly ``window``
+    after the request ``limit`` places before it. ``use`` = ``window`` x held requests / the sum of
+    those gaps (1.0: every held request left the moment the window allowed it). A held request is
+    matched to the first arrival after its release (the runs send one request at a time)."""
+    arrivals = sorted(accepted_at)
+    gaps: list[float] = []
+    first = 0
+    for released in sorted(released_at):
+        while first < len(arrivals) and arrivals[first] < released:
+            first += 1
+        if first < len(arrivals):
+            if first >= limit:
+                gaps.append(arrivals[first] - arrivals[first - limit])
+            first += 1
+    return {
+        "held_requests": len(released_at),
+        "held_requests_matched": len(gaps),
+        "budget_use": round(window * len(gaps) / sum(gaps), 3) if gaps else None,
+        "mean_gap_seconds": round(sum(gaps) / len(gaps), 3) if gaps else None,
+    }
 
 
 def run_wall_seconds(instance: dg.DagsterInstance, run_id: str) -> float:
@@ -80,17 +148,6 @@ def by_method(by_route: Mapping[str, int]) -> dict[str, int]:
     for route, count in by_route.items():
         methods[route.split(" ", 1)[0]] += int(count)
     return dict(sorted(methods.items()))
-
-
-def pages_needed(records: int) -> int:
-    """Requests to read a paged collection of ``records`` at the maximum page size. The API gives no
-    total, so the end is only known from a page shorter than the limit (an empty one if need be)."""
-    return records // PAGE_SIZE + 1
-
-
-def minimum_reads(state_before: Mapping[str, list[dict]]) -> int:
-    """Requests for a full read of every entity the sync needs (clusters: one tree request)."""
-    return len(TREE_ENTITIES) + sum(pages_needed(len(state_before.get(e, []))) for e in PAGED_ENTITIES)
 
 
 def _stable(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,69 +13,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.churn import Churn, apply_churn
+from benchmarks.churn import apply_churn
+from benchmarks.common import churn_result, initial_result, no_drift_result, ratio, vista_path
 from benchmarks.core_work import measure_core
-from benchmarks.measure import (
-    CountingRateLimiter,
-    RunMeasure,
-    measured_sync,
-    minimum_reads,
-    server_diff,
-)
+from benchmarks.limited import back_to_back, limited_churn
 from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
 
 LEGACY_EMPLOYEES = 1400
 SEED = 7
 SCALE_EMPLOYEES, SCALE_JOBS, SCALE_VEHICLES = 20_000, 5_000, 800
-# The real limit is 60 requests per 60 s; the limited scenarios run it 10x faster.
-LIMIT, LIMIT_WINDOW = 60, 6.0
+# --quick: the scale scenarios' code paths on a small data set (numbers not comparable, not published).
+QUICK_SCALE = (2_000, 500, 80)
 REPO = Path(__file__).resolve().parent.parent
 
 Progress = Callable[[str], None]
-
-
-def _ratio(requests: int, minimum: int) -> float | None:
-    if minimum == 0:
-        return 1.0 if requests == 0 else None
-    return round(requests / minimum, 3)
-
-
-def _result(name: str, measure: RunMeasure, minimum: int, **extra: Any) -> dict[str, Any]:
-    if not measure.success:
-        raise RuntimeError(f"scenario {name}: the sync failed: {measure.failure}")
-    return {
-        "scenario": name,
-        **measure.as_dict(),
-        "minimum_requests": minimum,
-        "ratio": _ratio(measure.safetyamp_total, minimum),
-        **extra,
-    }
-
-
-def _sync_against_minimum(run: SandboxRun, name: str, job: str = "safetyamp_sync", *, read_needed: bool) -> dict[str, Any]:
-    """Run ``job``; the minimum is the writes SafetyAmp's state shows were needed, plus a full
-    read at the maximum page size when the scenario needs one."""
-    before = run.state()
-    measure = measured_sync(run, job)
-    diff = server_diff(before, run.state())
-    reads = minimum_reads(before) if read_needed else 0
-    return _result(
-        name, measure, diff.writes + reads, minimum_writes=diff.writes, minimum_reads=reads,
-        server_created=diff.created, server_changed=diff.changed,
-    )
-
-
-def _churn_result(run: SandboxRun, name: str, churn: Churn) -> dict[str, Any]:
-    before = run.state()
-    measure = measured_sync(run)
-    diff = server_diff(before, run.state())
-    changed_keys = {k for keys in diff.changed_keys.values() for k in keys}
-    expected_keys = churn.user_keys | {j.strip() for j in churn.new_jobs}
-    return _result(
-        name, measure, churn.expected_writes, churn=churn.as_dict(), minimum_writes=churn.expected_writes,
-        server_records_changed=diff.writes, unexpected_records=sorted(changed_keys - expected_keys)[:20],
-        untouched_changes=sorted(expected_keys - changed_keys)[:20],
-    )
 
 
 def cold_nochange(run: SandboxRun, workdir: Path) -> dict[str, Any]:
@@ -102,44 +53,8 @@ def cold_nochange(run: SandboxRun, workdir: Path) -> dict[str, Any]:
         "safetyamp_by_route": safetyamp,
         "samsara_by_route": run.requests("samsara")["by_route"],
         "minimum_requests": 0,
-        "ratio": _ratio(sum(safetyamp.values()), 0),
+        "ratio": ratio(sum(safetyamp.values()), 0),
     }
-
-
-def limited_churn(run: SandboxRun, name: str, share: float, round_no: int) -> dict[str, Any]:
-    """Churn with the emulator's limit ON and the client at the same limit (60 per 6 s)."""
-    limiter = CountingRateLimiter(LIMIT, LIMIT_WINDOW)
-    saved_env = dict(run.env)
-    run.sandbox.safetyamp.rate_limiter = limiter
-    run.env.update(SAFETYAMP_RATE_LIMIT=str(LIMIT), SAFETYAMP_RATE_WINDOW_SECONDS=str(LIMIT_WINDOW))
-    try:
-        churn = apply_churn(_vista_path(run), run.state(), share=share, round_no=round_no)
-        result = _churn_result(run, name, churn)
-    finally:
-        run.sandbox.safetyamp.rate_limiter = None
-        run.env.clear()
-        run.env.update(saved_env)
-    requests = result["safetyamp_requests"]
-    api_phase = sum(float(s.get("seconds", 0.0)) for s in result["sinks"].values())
-    # The spec's pace (requests / 60 per window) and the token bucket's: a full bucket sends the
-    # first LIMIT requests at once, then LIMIT per window.
-    paced = requests / LIMIT * LIMIT_WINDOW
-    bucket = max(0, -(-requests // LIMIT) - 1) * LIMIT_WINDOW
-    result.update(
-        rate_limit=f"{LIMIT} per {LIMIT_WINDOW:g} s (emulator and client)",
-        limit=LIMIT,
-        window_seconds=LIMIT_WINDOW,
-        responses_429=limiter.rejected,
-        safetyamp_phase_seconds=round(api_phase, 3),
-        expected_paced_seconds=round(paced, 3),
-        expected_bucket_seconds=round(bucket, 3),
-        phase_to_paced=round(api_phase / paced, 3) if paced else None,
-    )
-    return result
-
-
-def _vista_path(run: SandboxRun) -> str:
-    return run.env["VIEWPOINT_DB_URL"].removeprefix("sqlite:///")
 
 
 def repeated_nochange(run: SandboxRun, name: str, repeats: int, progress: Progress) -> dict[str, Any]:
@@ -148,7 +63,7 @@ def repeated_nochange(run: SandboxRun, name: str, repeats: int, progress: Progre
     runs = []
     for n in range(repeats):
         progress(f"{name} {n + 1}/{repeats}")
-        nochange = _sync_against_minimum(run, name, read_needed=False)
+        nochange = no_drift_result(run, name, read_needed=False)
         nochange["core"] = measure_core(run.env)
         runs.append(nochange)
     walls = [r["wall_seconds"] for r in runs]
@@ -172,45 +87,44 @@ def repeated_nochange(run: SandboxRun, name: str, repeats: int, progress: Progre
     return summary
 
 
-def legacy_scale(workdir: Path, progress: Progress, repeats: int) -> list[dict[str, Any]]:
-    """initial, nochange (warm and cold), churn1, reconcile and the rate-limited churn runs."""
+def legacy_scale(workdir: Path, progress: Progress, repeats: int, *, cold: bool = True) -> list[dict[str, Any]]:
+    """initial, nochange (warm and cold), churn1, reconcile and the rate-limited runs."""
     sandbox, run = start_run(workdir, employees=LEGACY_EMPLOYEES, seed=SEED)
     results: list[dict[str, Any]] = []
     try:
         progress("legacy scale: initial sync")
-        results.append(_sync_against_minimum(run, "initial", read_needed=True))
+        results.append(initial_result(run, "initial"))
         results.append(repeated_nochange(run, "nochange", repeats, progress))
-        progress("legacy scale: nochange in a fresh process")
-        results.append(cold_nochange(run, workdir))
+        if cold:
+            progress("legacy scale: nochange in a fresh process")
+            results.append(cold_nochange(run, workdir))
         progress("legacy scale: churn1")
-        churn = apply_churn(_vista_path(run), run.state(), share=0.01, round_no=1)
-        results.append(_churn_result(run, "churn1", churn))
+        churn = apply_churn(vista_path(run), run.state(), share=0.01, round_no=1)
+        results.append(churn_result(run, "churn1", churn))
         progress("legacy scale: reconcile")
-        results.append(_sync_against_minimum(run, "reconcile", "safetyamp_reconcile", read_needed=True))
+        results.append(no_drift_result(run, "reconcile", "safetyamp_reconcile", read_needed=True))
         progress("legacy scale: churn1 at the rate limit")
         results.append(limited_churn(run, "churn1_limited", 0.01, round_no=2))
         progress("legacy scale: churn10 at the rate limit (pacing beyond one window)")
         results.append(limited_churn(run, "churn10_limited", 0.10, round_no=3))
+        progress("legacy scale: back to back at the rate limit (a sync filling two windows, then a reconcile)")
+        results.append(back_to_back(run, round_no=4))
     finally:
         run.instance.dispose()
         sandbox.stop()
     return results
 
 
-def _start_scale_run(workdir: Path) -> tuple[Any, SandboxRun]:
-    """Like ``start_run`` (same environment), on a data set with the scale scenario's job and
-    vehicle counts (``start_run`` only sizes by employees)."""
-    return start_run(workdir, SCALE_EMPLOYEES, SEED, jobs=SCALE_JOBS, vehicles=SCALE_VEHICLES)
-
-
-def scale(workdir: Path, progress: Progress, repeats: int) -> list[dict[str, Any]]:
+def scale(
+    workdir: Path, progress: Progress, repeats: int, size: tuple[int, int, int] = (SCALE_EMPLOYEES, SCALE_JOBS, SCALE_VEHICLES)
+) -> list[dict[str, Any]]:
     """20,000 employees: initial, then ``repeats`` nochange runs and core measurements."""
-    sandbox, run = _start_scale_run(workdir)
+    employees, jobs, vehicles = size
+    sandbox, run = start_run(workdir, employees, SEED, jobs=jobs, vehicles=vehicles)
     results: list[dict[str, Any]] = []
     try:
-        progress(f"scale20k: initial sync ({SCALE_EMPLOYEES:,} employees, {SCALE_JOBS:,} jobs, {SCALE_VEHICLES} vehicles)")
-        initial = _sync_against_minimum(run, "scale20k_initial", read_needed=True)
-        results.append(initial)
+        progress(f"scale20k: initial sync ({employees:,} employees, {jobs:,} jobs, {vehicles} vehicles)")
+        results.append(initial_result(run, "scale20k_initial"))
         results.append(repeated_nochange(run, "scale20k_nochange", repeats, progress))
     finally:
         run.instance.dispose()
