@@ -87,18 +87,12 @@ class Applier:
         except ValidationRejected as exc:
             self.store.intent_confirm(item.entity, item.key)
             if item.action == "create" and _is_uniqueness_conflict(exc):
-                healed = heal(item)
-                if healed is not None and healed is not item:
-                    report.healed += 1
-                    return self.apply_healed(healed, report)
+                return self._heal(item, report, heal, exc)
             return self.fail(item, report, "rejected", exc)
         except NotFound as exc:
             self.store.intent_confirm(item.entity, item.key)
             if item.action != "create":
-                healed = heal(item)
-                if healed is not None and healed is not item:
-                    report.healed += 1
-                    return self.apply_healed(healed, report)
+                return self._heal(item, report, heal, exc)
             return self.fail(item, report, "rejected", exc)
         except (Unauthorized, Forbidden):
             self.store.intent_confirm(item.entity, item.key)
@@ -128,6 +122,19 @@ class Applier:
             report.deactivated += 1
         return "ok"
 
+    def _heal(self, item: PlanItem, report: SinkReport, heal: Heal, exc: ApiError) -> Outcome:
+        """SafetyAmp refused a write because its state is not what the plan saw (a duplicate on
+        create, a record gone on update): re-plan the record on a re-read and apply that once."""
+        healed = heal(item)
+        if healed is None or healed is item:
+            return self.fail(item, report, "rejected", exc)
+        if healed.action == "rejected":
+            # Still a failure of this write, not a rejection before sending: it reaches the
+            # ledger and the failures table, and the sink's writes_succeeded check goes red.
+            return self.fail(item, report, "rejected", exc, note=f"after a re-read: {healed.reason or 'not sendable'}")
+        report.healed += 1
+        return self.apply_healed(healed, report)
+
     def apply_healed(self, item: PlanItem, report: SinkReport) -> Outcome:
         """Apply the re-plan of a record after a targeted re-read (once; no further healing)."""
         if item.action == "unchanged":
@@ -139,8 +146,15 @@ class Applier:
             return "rejected"
         return self.apply_one(item, report, heal=lambda _: None)
 
-    def fail(self, item: PlanItem, report: SinkReport, kind: Literal["rejected", "transient"], exc: ApiError) -> Outcome:
-        message = mask_text(str(exc))
+    def fail(
+        self,
+        item: PlanItem,
+        report: SinkReport,
+        kind: Literal["rejected", "transient"],
+        exc: ApiError,
+        note: str | None = None,
+    ) -> Outcome:
+        message = mask_text(f"{exc}; {note}" if note else str(exc))
         fields: dict[str, Any] = {}
         if isinstance(exc, ValidationRejected):
             fields = {k: [mask_text(m) for m in v] for k, v in exc.errors.items()}

@@ -95,6 +95,7 @@ class Reconciler:
         self.now = now
         self.reader = MirrorReader(client, store, options, self.log, now)
         self.applier = Applier(client, store, options, self.log)
+        self._reread_for_heal: set[str] = set()  # entities re-read after a conflict in this run
 
     # -- current state (sync.read) ------------------------------------------------------------------
 
@@ -161,7 +162,13 @@ class Reconciler:
         desired_by_key = {r.key: r for r in desired}
 
         def heal(item: PlanItem) -> PlanItem | None:
-            fresh = self.full_read(entity)
+            # One re-read per entity and run however many conflicts: later ones re-plan on the
+            # mirror, which holds that read plus every write answered since.
+            if entity in self._reread_for_heal:
+                fresh = self.store.mirror_records(entity)
+            else:
+                fresh = self.full_read(entity)
+                self._reread_for_heal.add(entity)
             state[entity] = list(fresh.values())
             record = desired_by_key.get(item.key)
             if record is None:
