@@ -10,10 +10,12 @@ import struct
 import subprocess
 import sys
 import types
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
+from sqlalchemy.exc import OperationalError
 
 from safetyamp_pipeline.clients.errors import ConfigError
 from safetyamp_pipeline.clients.vista_connect import (
@@ -115,7 +117,7 @@ class FakeCredential:
 
 
 def _fake_pyodbc(calls: list) -> types.ModuleType:
-    module = types.ModuleType("fake_pyodbc")
+    module: Any = types.ModuleType("fake_pyodbc")
     module.paramstyle = "qmark"
     module.version = "5.3.0"
     module.Error = type("Error", (Exception,), {})
@@ -146,7 +148,7 @@ def test_managed_identity_passes_a_fresh_token_to_every_new_connection() -> None
     credential = FakeCredential()
     engine = create_vista_engine(SERVER_ENV, credential=credential, dbapi=_fake_pyodbc(calls))
     for _ in range(2):
-        with pytest.raises(sa.exc.OperationalError):
+        with pytest.raises(OperationalError):
             engine.connect()
 
     assert credential.scopes == [(SQL_TOKEN_SCOPE,), (SQL_TOKEN_SCOPE,)]
@@ -161,7 +163,7 @@ def test_sql_auth_sends_no_token() -> None:
     calls: list = []
     env = {**SERVER_ENV, "SQL_AUTH_MODE": "sql_auth", "SQL_USERNAME": "u", "SQL_PASSWORD": "pw"}
     engine = create_vista_engine(env, credential=FakeCredential(), dbapi=_fake_pyodbc(calls))
-    with pytest.raises(sa.exc.OperationalError):
+    with pytest.raises(OperationalError):
         engine.connect()
     args, kwargs = calls[0]
     assert "attrs_before" not in kwargs and "UID=u;PWD=pw" in args[0]
@@ -197,7 +199,7 @@ def test_sqlite_vista_is_opened_read_only_and_engine_is_shared(tmp_path) -> None
     assert create_vista_engine(dict(env)) is engine
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM t")).scalar() == 0
-        with pytest.raises(sa.exc.OperationalError, match="readonly"):
+        with pytest.raises(OperationalError, match="readonly"):
             conn.execute(sa.text("INSERT INTO t VALUES (1)"))
 
 
@@ -232,12 +234,12 @@ def test_login_timeout_reaches_the_driver() -> None:
     calls: list = []
     env = {**SERVER_ENV, "SQL_AUTH_MODE": "sql_auth", "SQL_USERNAME": "u", "SQL_PASSWORD": "pw"}
     engine = create_vista_engine(env, dbapi=_fake_pyodbc(calls))
-    with pytest.raises(sa.exc.OperationalError):
+    with pytest.raises(OperationalError):
         engine.connect()
     assert calls[0][1]["timeout"] == 30
     dispose_vista_engines()
     engine = create_vista_engine({**env, "VISTA_SQL_LOGIN_TIMEOUT": "5"}, dbapi=_fake_pyodbc(calls))
-    with pytest.raises(sa.exc.OperationalError):
+    with pytest.raises(OperationalError):
         engine.connect()
     assert calls[-1][1]["timeout"] == 5
 

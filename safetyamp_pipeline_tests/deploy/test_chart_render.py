@@ -156,7 +156,7 @@ def _validate_instance(instance: dict[str, Any], home: Path, monkeypatch: pytest
         # ConfigurableClassData maps legacy module paths (dagster.core -> dagster._core) as the
         # instance does when it loads the class.
         data = ConfigurableClassData(block["module"], block["class"], "{}")
-        klass = class_from_code_pointer(data.module_name, data.class_name)
+        klass: Any = class_from_code_pointer(data.module_name, data.class_name)
         result = process_config(klass.config_type(), block.get("config") or {})
         if not result.success:
             raise dg.DagsterInvalidConfigError(f"{section}: {block['class']}", result.errors, block)
