@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import SyncStoreResource
+from safetyamp_pipeline.defs.automation import HOUR, MAX_RUNTIME_TAG
 from safetyamp_pipeline.defs.resources import AUTOMATION_RUNNING
 from safetyamp_pipeline.sync.settings_env import SettingsError, ledger_retention_days
 
@@ -48,6 +49,7 @@ def prune_ledger_bodies(context: dg.OpExecutionContext, config: LedgerRetentionC
 
 
 @dg.job(
+    tags={MAX_RUNTIME_TAG: str(HOUR)},
     name="safetyamp_ledger_retention",
     description="Drop the before/after record bodies of ledger entries older than the retention "
     "(SAFETYAMP_LEDGER_RETENTION_DAYS, default 90); the entries stay.",

@@ -12,6 +12,7 @@ from typing import Literal
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import SyncStoreResource
+from safetyamp_pipeline.defs.automation import HOUR, MAX_RUNTIME_TAG
 from safetyamp_pipeline.operator import reports
 from safetyamp_pipeline.operator.context import OperatorError
 from safetyamp_pipeline.sync.failure_queue import FAILURE_QUEUE_COLUMNS, failure_queue_rows
@@ -60,6 +61,7 @@ def failure_queue_action(context: dg.OpExecutionContext, config: FailureQueueAct
 
 
 @dg.job(
+    tags={MAX_RUNTIME_TAG: str(HOUR)},
     name="safetyamp_failures",
     description="Retry or dismiss records of the failure queue (as `safetyamp-pipeline failures retry/dismiss`): "
     "config {action: retry|dismiss, entity, keys, all}.",

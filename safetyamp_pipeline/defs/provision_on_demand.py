@@ -24,6 +24,7 @@ from safetyamp_pipeline.clients.resources import (
 from safetyamp_pipeline.core import desired as core_desired
 from safetyamp_pipeline.core.models import DesiredRecord
 from safetyamp_pipeline.core.settings import SyncSettings
+from safetyamp_pipeline.defs.automation import HOUR, job_tags
 from safetyamp_pipeline.defs.desired.assets import load_lookback_payroll
 from safetyamp_pipeline.defs.safetyamp.sinks import (
     ALLOW_MASS_DEACTIVATION_TAG,
@@ -81,7 +82,7 @@ def _tag(context: dg.OpExecutionContext, name: str) -> bool:
     return context.run.tags.get(name, "").strip().lower() in ("true", "1", "yes")
 
 
-@dg.op(name="provision_on_demand", out=dg.Out(dg.Nothing), tags={"safetyamp/lane": "sync"})
+@dg.op(name="provision_on_demand", out=dg.Out(dg.Nothing))
 def provision_on_demand(
     context: dg.OpExecutionContext,
     config: ProvisionOnDemandConfig,
@@ -165,7 +166,7 @@ def _desired(
 
 @dg.job(
     name=JOB_NAME,
-    tags={"safetyamp/lane": "sync"},
+    tags=job_tags(2 * HOUR),
     description="Sync exactly the named employees, jobs and vehicles now (config employees/jobs/vehicles, "
     "dry_run), with the sinks' rules, guard, ledger and failure handling; one SafetyAmp GET per record.",
 )
