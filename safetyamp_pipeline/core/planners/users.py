@@ -192,17 +192,21 @@ def _plan_user_update(
     refs: RefIndex, notes: list[str], blocked: set[str],
 ) -> PlanItem:
     target = existing.get("id")
-    want = {name: rec.fields[name] for name in USER_COMPARED if name in rec.fields}
+    fields = rec.fields
+    want = {name: fields[name] for name in USER_COMPARED if name in fields}
     if home_site_id is not None:
         want["home_site_id"] = home_site_id
     else:
         notes.append(f"home site unresolved ({home_why}): left as is")
     changed, before, after = diff(want, existing, USER_COMPARED)
-    existing_title = existing.get("current_title") if isinstance(existing.get("current_title"), Mapping) else None
-    if title is not None and title_key(title.get("name")) != title_key((existing_title or {}).get("name")):
-        changed.append("current_title")
-        before["current_title"] = (existing_title or {}).get("name")
-        after["current_title"] = title.get("name")
+    if title is not None:
+        held = existing.get("current_title")
+        held_name = held.get("name") if isinstance(held, Mapping) else None
+        name = title.get("name")
+        if name != held_name and title_key(name) != title_key(held_name):
+            changed.append("current_title")
+            before["current_title"] = held_name
+            after["current_title"] = name
     if "email" in after and "email" in blocked:
         return rejected(rec, f"employee {rec.key}: field email is already used by "
                               f"{_held_by(refs, 'email', after['email'], target)}", digest, target)
