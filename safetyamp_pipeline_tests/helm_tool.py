@@ -160,7 +160,10 @@ def offline_chart_copy(target: Path) -> Path:
     ``$ref`` replaced by a free-form node. Only those refs change: the chart's own schema (its
     keys, types, enums, required fields) stays in force, so helm can lint and validate offline."""
     copy = target / "dagster"
-    shutil.copytree(CHART_DIR, copy)
+    # shared/ may be read-only (CI): copy contents without modes, and keep the folders writable.
+    shutil.copytree(CHART_DIR, copy, copy_function=shutil.copyfile)
+    for folder in [copy, *(p for p in copy.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)
     for schema in copy.rglob("values.schema.json"):
         schema.write_text(json.dumps(_stub_remote_refs(json.loads(schema.read_text())), indent=1))
     return copy
