@@ -122,7 +122,11 @@ def run_sink(
 ) -> dg.MaterializeResult:
     options = sink_options(context, sync_settings)
     sync_store = store.get_store()
-    desired = [record_from_row(row) for row in sync_store.load_asset_value(f"desired/{desired_entity}")]
+    # This run's own desired value (else the last accepted): a concurrent desired/* cannot swap it mid-run.
+    desired = [
+        record_from_row(row)
+        for row in sync_store.load_asset_value(f"desired/{desired_entity}", run_id=context.run.run_id)
+    ]
     ref_state, ref_entities = _upstream_state(sync_store, ref_sinks, ref_entities)
     client = safetyamp.get_client(dry_run=options.dry_run)
     progress = ProgressReporter(
