@@ -36,12 +36,6 @@ SINK = "safetyamp/users"
 CHECKED_SOURCE = "viewpoint/employees"
 GUARD_CHECK = "active_count_stable"
 GROUPS_QUERY = "{ assetNodes { groupName } }"
-# Dialogs open beside the metadata table instead of over it, on a lighter backdrop.
-DIALOG_BESIDE_CSS = """
-.bp5-dialog-container .bp5-dialog { width: 440px !important; margin: 96px 24px 0 auto !important;
-  transform: none !important; }
-.bp5-overlay-backdrop { opacity: 0.25 !important; }
-"""
 
 
 def change_vista(ui: DagsterUI, renames: int, terminations: int, round_number: int) -> None:
@@ -113,18 +107,52 @@ def shoot_asset_graph(ui: DagsterUI, page: Any, path: Path) -> None:
 
 
 def shoot_sink_metadata(ui: DagsterUI, page: Any, path: Path) -> None:
-    """The latest materialization of the sink: its counts, with the changes table open beside them."""
+    """The latest materialization of the sink: its counts and the changes table (a UI table)."""
     _open(page, _asset_url(ui, SINK, "events"))
     first_row = page.get_by_text("planned_create", exact=True).first
     first_row.wait_for()
-    first_row.evaluate("el => el.scrollIntoView({block: 'start'})")
-    page.mouse.wheel(0, -60)
-    page.wait_for_timeout(500)
-    page.get_by_role("row").filter(has_text="changes").get_by_text("[Show Markdown]").click()
-    page.get_by_role("dialog").get_by_text("first_name").first.wait_for()
-    page.add_style_tag(content=DIALOG_BESIDE_CSS)
+    page.get_by_text("first_name", exact=False).first.wait_for()  # the changes table's fields column
+    changes = page.get_by_role("row").filter(has_text="Show schema").first
+    changes.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.mouse.wheel(0, -120)
     page.wait_for_timeout(800)
     page.screenshot(path=path)
+
+
+PROVISION_CONFIG = """ops:
+  provision_on_demand:
+    config:
+      employees: ["{employee}"]
+      jobs: []
+      vehicles: []
+      dry_run: true
+"""
+
+
+def _location(ui: DagsterUI) -> str:
+    query = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
+    return ui.graphql(query)["workspaceOrError"]["locationEntries"][0]["name"]
+
+
+def shoot_provision_launchpad(ui: DagsterUI, page: Any, path: Path) -> None:
+    """The launchpad of safetyamp_provision_on_demand with one employee's config typed in."""
+    employee = _renamed_employee(ui)
+    _open(page, f"{ui.url}/locations/{_location(ui)}/jobs/safetyamp_provision_on_demand/playground")
+    editor = page.locator(".CodeMirror").first
+    editor.wait_for()
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(PROVISION_CONFIG.format(employee=employee))
+    page.wait_for_timeout(1500)
+    page.screenshot(path=path)
+
+
+def _renamed_employee(ui: DagsterUI) -> str:
+    path = ui.env["VIEWPOINT_DB_URL"].removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as db:
+        row = db.execute("SELECT Employee FROM bPREH WHERE FirstName LIKE 'Renamed%' ORDER BY Employee LIMIT 1").fetchone()
+    return str(row[0]) if row else "1001"
 
 
 def shoot_sink_plots(ui: DagsterUI, page: Any, path: Path) -> None:
@@ -153,6 +181,7 @@ SHOTS = {
     "sink-metadata.png": shoot_sink_metadata,
     "sink-plots.png": shoot_sink_plots,
     "checks.png": shoot_checks,
+    "provision-launchpad.png": shoot_provision_launchpad,
 }
 
 
