@@ -51,9 +51,14 @@ class Mirror(StoreBase):
                 {"read_at": at, "record_count": len(rows)},
             )
 
-    def mirror_upsert(self, entity: str, key: str, record: Mapping[str, Any]) -> None:
-        """Store the record a write returned (or a single GET)."""
+    def mirror_upsert(self, entity: str, key: str, record: Mapping[str, Any], replaces: str | None = None) -> None:
+        """Store the record a write returned (or a single GET). `replaces`: another key the same
+        record was mirrored under until now (e.g. before the write gave it its natural key), dropped
+        in the same transaction."""
         with self._write() as conn:
+            if replaces is not None and str(replaces) != str(key):
+                mr = self._t.mirror_records
+                conn.execute(delete(mr).where(mr.c.entity == entity, mr.c.record_key == str(replaces)))
             upsert(
                 conn,
                 self._t.mirror_records,

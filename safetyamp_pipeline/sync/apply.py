@@ -22,6 +22,7 @@ from safetyamp_pipeline.clients.errors import (
 from safetyamp_pipeline.core.plan import PlanItem
 from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.ports import EngineStore, SafetyAmpApi
+from safetyamp_pipeline.sync.read import UNKEYED_PREFIX
 from safetyamp_pipeline.sync.report import CHANGE_TABLE_ROWS, SinkOptions, SinkReport
 
 _UNIQUENESS_MESSAGES = ("already been taken", "already in use")
@@ -108,7 +109,10 @@ class Applier:
                 self.store.intent_confirm(item.entity, item.key)
             return self.fail(item, report, kind, exc)
         self._ledger(item, "ok", after=response, http_status=201 if item.action == "create" else 200)
-        self.store.mirror_upsert(item.entity, item.key, response)
+        # An adopted record (a hand-made site or cluster without its code) was mirrored under
+        # `id:<id>`; now that it carries its natural key, that entry goes.
+        unkeyed = f"{UNKEYED_PREFIX}{item.target_id}" if item.target_id is not None else None
+        self.store.mirror_upsert(item.entity, item.key, response, replaces=unkeyed)
         self.written[(item.entity, item.key)] = response
         self.store.intent_confirm(item.entity, item.key)
         if failure:

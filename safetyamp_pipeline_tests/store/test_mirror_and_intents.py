@@ -77,3 +77,14 @@ def test_create_intents_stay_open_until_confirmed(store: SyncStore) -> None:
         ("1234", "run-2"),
         ("5678", "run-1"),
     }
+
+
+def test_an_upsert_that_replaces_a_key_drops_the_old_entry_in_the_same_write(store: SyncStore) -> None:
+    read_at = datetime(2024, 5, 1, tzinfo=UTC)
+    store.mirror_replace("sites", {"id:55": {"id": 55, "ext_id": None}, "9.": {"id": 9, "ext_id": "9."}}, read_at=read_at)
+    store.mirror_upsert("sites", "12345.", {"id": 55, "ext_id": "12345."}, replaces="id:55")
+    store.mirror_upsert("sites", "9.", {"id": 9, "ext_id": "9.", "name": "x"}, replaces="9.")
+    assert store.mirror_records("sites") == {
+        "12345.": {"id": 55, "ext_id": "12345."},
+        "9.": {"id": 9, "ext_id": "9.", "name": "x"},
+    }

@@ -1,0 +1,58 @@
+"""The sink engine against a hand-kept SafetyAmp tenant (issue 15.6-15.8): records made by hand,
+duplicates left by the old service, assets Samsara does not know."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
+
+
+@pytest.fixture
+def synced(tmp_path: Path) -> Iterator[SandboxRun]:
+    sandbox, run = start_run(tmp_path)
+    try:
+        outcome = run.sync()
+        assert outcome.success, outcome.failure
+        yield run
+    finally:
+        run.instance.dispose()
+        sandbox.stop()
+
+
+def _writes(outcome) -> int:
+    return outcome.total("created") + outcome.total("updated") + outcome.total("deactivated")
+
+
+def test_adopting_a_hand_made_site_leaves_no_stale_mirror_entry(synced: SandboxRun) -> None:
+    run = synced
+    cluster_id = next(s for s in run.state()["sites"] if s.get("ext_id"))["cluster_id"]
+    with run.vista() as db:
+        (contract,) = db.execute(
+            "SELECT c.Contract FROM bJCCM c JOIN bPRDP d ON d.PRDept = c.Department AND d.PRCo = 1 WHERE c.JCCo = 1 LIMIT 1"
+        ).fetchone()
+        db.execute(
+            "INSERT INTO bJCJM (JCCo, Job, Description, Contract, JobStatus, ShipAddress, ShipCity, ShipState, ShipZip) "
+            "VALUES (1, '99902.', 'Legacy Yard', ?, 1, '2 Levee Rd', 'Baton Rouge', 'LA', '70801')",
+            (contract,),
+        )
+    # The old service made the site by hand, without the job number.
+    answer = run.safetyamp("POST", "/api/sites", json={"name": "99902. - Legacy Yard", "cluster_id": cluster_id})
+    assert answer.status_code == 201, answer.text
+    hand_made = answer.json()["data"]["id"]
+
+    adopting = run.sync("safetyamp_reconcile")
+    assert adopting.success, adopting.failure
+    assert adopting.sinks["sites"]["updated"] == 1 and adopting.sinks["sites"]["created"] == 0
+    mirror = run.store.mirror_records("sites")
+    assert mirror["99902."]["id"] == hand_made
+    assert f"id:{hand_made}" not in mirror  # the record is mirrored once, under its job number
+    assert [s["id"] for s in run.state()["sites"] if s.get("ext_id") == "99902."] == [hand_made]
+
+    again = run.sync("safetyamp_reconcile")
+    assert again.success, again.failure
+    assert again.sinks["sites"]["drift"] == 0  # the full read finds the mirror exact
+    assert _writes(again) == 0
