@@ -7,9 +7,9 @@ run in separate pods spend one budget together.
 
 Layout: `sync_rate_budget` holds one row per budget (`budget_key` = SHA-256 of the token, never the
 token) with the ring position `next_slot`; `sync_rate_budget_slots` holds up to `rate` slots with the time each
-was last spent. Tokens are handed out in ring order, so the slot under the cursor is the oldest
-grant: `acquire` reads it in the same statement as the cursor, and when it is older than
-`per_seconds` it takes it by moving the cursor with a compare-and-set
+is free again (`free_at`: its last use plus the window that use was granted under, so a changed limit
+never strands a slot for longer than its own window). Tokens are handed out in ring order, so the slot under the cursor is the oldest
+grant: `acquire` reads it in the same statement as the cursor, and when it is free it takes it by moving the cursor with a compare-and-set
 (`UPDATE ... WHERE next_slot = :seen`) and restamping the slot, all in one write transaction
 (`BEGIN IMMEDIATE` on SQLite). A concurrent process that read the same cursor updates no row
 and retries, so a slot is never granted twice. Slots are created on first use, so a large
@@ -80,7 +80,7 @@ def build_budget_tables(schema: str | None = None) -> tuple[MetaData, Table, Tab
         md,
         Column("budget_key", String(64), primary_key=True),
         Column("slot", Integer, primary_key=True, autoincrement=False),
-        Column("spent_at", Double, nullable=False),
+        Column("free_at", Double, nullable=False),
         Column("nonce", String(32), nullable=False),
     )
     return md, budgets, slots
@@ -170,11 +170,14 @@ class SharedRateBudget:
             answered = max(answered, self._clock())
         if answered <= grant.stamp:
             return
-        with self._write() as conn:
-            conn.execute(
-                self._sql.restamp,
-                {"key": self.key, "slot": grant.slot, "nonce": grant.nonce, "stamp": answered},
-            )
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    self._sql.restamp,
+                    {"key": self.key, "slot": grant.slot, "nonce": grant.nonce, "free_at": answered + self.per_seconds},
+                )
+        except DBAPIError as exc:
+            raise self._failed(exc) from None
 
     @property
     def last_granted_at(self) -> float | None:
@@ -190,7 +193,7 @@ class SharedRateBudget:
             busy = conn.execute(
                 select(func.count())
                 .select_from(self._slots)
-                .where(s.budget_key == self.key, s.slot < self.rate, s.spent_at > now - self.per_seconds)
+                .where(s.budget_key == self.key, s.slot < self.rate, s.free_at > now)
             ).scalar_one()
         return self.rate - int(busy)
 
@@ -205,20 +208,28 @@ class SharedRateBudget:
                 if row is None:
                     conn.execute(sql.new_budget, {"key": self.key})
                     return 0.0
-                cursor, spent_at, db_now = row
+                cursor, free_at, db_now = row
                 now = self._clock() if self._clock is not None else self._db_time(conn, db_now)
-                if spent_at is not None and spent_at + self.per_seconds > now:
-                    return spent_at + self.per_seconds - now
+                if free_at is not None and free_at > now:
+                    return free_at - now
                 slot = cursor % self.rate
                 moved = conn.execute(sql.move, {"key": self.key, "seen": cursor, "next": (slot + 1) % self.rate})
                 if moved.rowcount != 1:
                     return 0.0  # another process took this slot first (PostgreSQL); the commit is empty
                 grant = _Grant(slot, uuid.uuid4().hex, now + self.margin, now, local_start)
-                values = {"key": self.key, "slot": slot, "stamp": grant.stamp, "nonce": grant.nonce}
-                conn.execute(sql.new_slot if spent_at is None else sql.stamp, values)
+                values = {"key": self.key, "slot": slot, "free_at": grant.stamp + self.per_seconds, "nonce": grant.nonce}
+                conn.execute(sql.new_slot if free_at is None else sql.stamp, values)
                 return grant
         except IntegrityError:
             return 0.0  # two processes created the same row at once; the loser retries
+        except DBAPIError as exc:
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: DBAPIError) -> StoreUnavailable:
+        # The driver's text quotes the statement; the class name is enough to act on.
+        return StoreUnavailable(
+            f"the SafetyAmp rate budget in the sync store at {mask_url(self.url)} failed: {type(exc.orig).__name__}"
+        )
 
     def _now_sql(self) -> str:
         backend = self._engine.dialect.name
@@ -259,9 +270,9 @@ class SharedRateBudget:
                         conn.execute(CreateSchema(self.schema, if_not_exists=True))
                     self._md.create_all(conn, checkfirst=True)
                 return
-            except (IntegrityError, ProgrammingError, OperationalError):
+            except (IntegrityError, ProgrammingError, OperationalError) as exc:
                 if attempt == 4:
-                    raise
+                    raise self._failed(exc) from None
                 time.sleep(0.05 * (attempt + 1))
 
 
@@ -282,17 +293,17 @@ class _Statements:
         b, s = name(budgets), name(slots)
         return cls(
             read=text(
-                f"SELECT b.next_slot, s.spent_at, {now_sql} AS now FROM {b} b LEFT JOIN {s} s "
+                f"SELECT b.next_slot, s.free_at, {now_sql} AS now FROM {b} b LEFT JOIN {s} s "
                 "ON s.budget_key = b.budget_key AND s.slot = b.next_slot % :rate WHERE b.budget_key = :key"
             ),
             new_budget=text(f"INSERT INTO {b} (budget_key, next_slot) VALUES (:key, 0)"),
             move=text(f"UPDATE {b} SET next_slot = :next WHERE budget_key = :key AND next_slot = :seen"),
-            stamp=text(f"UPDATE {s} SET spent_at = :stamp, nonce = :nonce WHERE budget_key = :key AND slot = :slot"),
-            new_slot=text(f"INSERT INTO {s} (budget_key, slot, spent_at, nonce) VALUES (:key, :slot, :stamp, :nonce)"),
+            stamp=text(f"UPDATE {s} SET free_at = :free_at, nonce = :nonce WHERE budget_key = :key AND slot = :slot"),
+            new_slot=text(f"INSERT INTO {s} (budget_key, slot, free_at, nonce) VALUES (:key, :slot, :free_at, :nonce)"),
             # Only the grant's own use of the slot (nonce), and never backwards.
             restamp=text(
-                f"UPDATE {s} SET spent_at = :stamp "
-                "WHERE budget_key = :key AND slot = :slot AND nonce = :nonce AND spent_at < :stamp"
+                f"UPDATE {s} SET free_at = :free_at "
+                "WHERE budget_key = :key AND slot = :slot AND nonce = :nonce AND free_at < :free_at"
             ),
         )
 

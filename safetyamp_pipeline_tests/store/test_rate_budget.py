@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import pytest
 
 from safetyamp_pipeline.clients.rate_limit import RateLimiter, TokenBucket
+from safetyamp_pipeline.store.errors import StoreUnavailable
 from safetyamp_pipeline.store.rate_budget import SharedRateBudget, budget_key, shared_budget_from_env
 from safetyamp_pipeline_tests.store.conftest import StoreTarget
 
@@ -184,3 +185,26 @@ def test_shared_budget_from_env_uses_the_store_the_assets_use(tmp_path) -> None:
 def test_a_nonsense_limit_is_refused(tmp_path, rate: int, per: float) -> None:
     with pytest.raises(ValueError):
         SharedRateBudget(f"sqlite:///{tmp_path / 's.db'}", TOKEN, rate, per)
+
+
+def test_a_changed_limit_waits_at_most_for_the_window_each_token_was_granted_under(store_target: StoreTarget) -> None:
+    clock = FakeClock()
+    strict = _fake_budget(store_target, clock, rate=3, per=6.0)
+    for _ in range(3):
+        strict.acquire()
+        strict.mark_answered()
+    clock.now += 7.0  # every token of the 3-per-6-s budget is back
+    loose = _fake_budget(store_target, clock, rate=100, per=60.0)
+    assert [loose.acquire() for _ in range(10)] == [0.0] * 10
+
+
+def test_a_store_failure_is_a_clear_error_without_sql_text(tmp_path) -> None:
+    path = tmp_path / "store.db"
+    budget = SharedRateBudget(f"sqlite:///{path}", TOKEN, 2, 1.0)
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE sync_rate_budget_slots")
+    with pytest.raises(StoreUnavailable) as caught:
+        budget.acquire()
+    message = str(caught.value)
+    assert "rate budget" in message and "OperationalError" in message
+    assert "SELECT" not in message and "budget_key" not in message and caught.value.__cause__ is None
