@@ -120,3 +120,44 @@ def test_text_is_the_default_and_a_typo_is_refused() -> None:
         assert "SAFETYAMP_LOG_FORMAT" in str(exc)
     else:
         raise AssertionError("a misspelt format must be refused")
+
+
+def test_webserver_env_switch_gives_json_lines(tmp_path: Path) -> None:
+    """The chart sets DAGSTER_WEBSERVER_LOG_FORMAT=json on the webserver (Dagster's own JSON
+    format; click reads DAGSTER_WEBSERVER_<OPTION>): its lines are JSON objects."""
+    import selectors
+    import socket
+    import time
+
+    values = load_yaml(HELM_VALUES)["dagsterWebserver"]
+    env_value = {item["name"]: item["value"] for item in values["env"]}["DAGSTER_WEBSERVER_LOG_FORMAT"]
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (tmp_path / "workspace.yaml").write_text("load_from: []\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    webserver = Path(sys.executable).parent / "dagster-webserver"
+    env = {"PATH": os.environ.get("PATH", ""), "DAGSTER_HOME": str(tmp_path), "DAGSTER_WEBSERVER_LOG_FORMAT": env_value}
+    process = subprocess.Popen(
+        [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any("Serving dagster-webserver" in line for line in lines):
+            if selector.select(timeout=1):
+                line = process.stdout.readline()
+                if not line:
+                    break
+                if line.strip():
+                    lines.append(line)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert any("Serving dagster-webserver" in line for line in lines), lines
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line
