@@ -25,10 +25,12 @@ WRITE_OPTION = "safetyamp_store_write"
 
 
 def make_store_engine(url: str | URL) -> Engine:
+    """`hide_parameters`: a failing statement's error text names the statement but never its
+    values (mirror and ledger rows hold person data)."""
     parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
 def _parse(url: str | URL) -> URL:
@@ -40,7 +42,7 @@ def _parse(url: str | URL) -> URL:
 
 def _sqlite_engine(url: URL) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, "hide_parameters": True}
     if in_memory:
         # One shared connection, or every checkout would see a different empty database.
         kwargs["poolclass"] = StaticPool

@@ -78,3 +78,18 @@ def test_postgres_store_lives_in_its_own_schema(pg_target: StoreTarget) -> None:
     assert "sync_ledger" in names and "sync_asset_values" in names
     assert "sync_ledger" not in sa.inspect(store.engine).get_table_names(schema="public")
     store.close()
+
+
+def test_a_failing_statement_names_no_parameter_value(store) -> None:
+    # Mirror and ledger rows hold person data; SQLAlchemy would quote them in the error text.
+    from datetime import UTC, datetime
+
+    table = store._t.mirror_records
+    row = {"entity": "users", "record_key": "1234", "safetyamp_id": "5",
+           "record_json": '{"email": "jane.doe@example.com"}', "written_at": datetime.now(UTC)}
+    with pytest.raises(sa.exc.IntegrityError) as caught, store.engine.begin() as conn:
+        conn.execute(table.insert(), [row, row])
+    text = str(caught.value)
+    assert "sync_mirror_records" in text  # the statement is still named
+    assert "jane.doe" not in text
+    assert "parameters hidden" in text
