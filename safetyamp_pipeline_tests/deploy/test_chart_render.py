@@ -296,3 +296,16 @@ def test_code_server_mounts_the_instance_for_doctor(rendered: list[dict[str, Any
     (volume,) = [v for v in pod["volumes"] if v.get("configMap", {}).get("name") == instance_cm["metadata"]["name"]]
     (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
     assert mount["mountPath"] == "/opt/dagster/instance" and mount["readOnly"] is True
+
+
+def test_webserver_has_the_workload_identity_to_read_compute_logs(env_render: tuple[str | None, list[dict[str, Any]]]) -> None:
+    objects = env_render[1]
+    accounts = {obj["metadata"]["name"]: obj for obj in helm_tool.find(objects, "ServiceAccount")}
+    for deployment in helm_tool.find(objects, "Deployment", "webserver"):
+        template = deployment["spec"]["template"]
+        assert template["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+        account = accounts[template["spec"]["serviceAccountName"]]
+        client_id = account["metadata"]["annotations"]["azure.workload.identity/client-id"]
+        assert re.fullmatch(r"[0-9a-f-]{36}", client_id)
+    code_account = accounts[_user_deployment(objects)["spec"]["template"]["spec"]["serviceAccountName"]]
+    assert code_account["metadata"]["annotations"]["azure.workload.identity/client-id"] == client_id
