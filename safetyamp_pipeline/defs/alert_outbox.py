@@ -21,6 +21,7 @@ import requests
 MAX_OUTBOX = 100
 GROUP_WINDOW_SECONDS = 3600.0
 _RETRYABLE_4XX = {408, 425, 429}
+STYLES = ("plain", "slack", "teams")
 
 # Seconds since the epoch; a module attribute so tests can move time forward.
 clock: Callable[[], float] = time.time
@@ -33,9 +34,25 @@ class Message:
     link: str
     attempts: int = 0
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self, style: str = "plain") -> dict[str, Any]:
+        """The JSON body: ``plain`` (text/title/link, shown by Slack and Teams connectors alike),
+        ``slack`` (mrkdwn text with a link) or ``teams`` (an Adaptive Card for a Teams workflow)."""
+        if style == "slack":
+            return {"text": "\n".join([f"*{self.title}*", *self.lines, f"<{self.link}|Open in Dagster>"])}
+        if style == "teams":
+            body = [{"type": "TextBlock", "text": self.title, "weight": "Bolder", "wrap": True}]
+            body += [{"type": "TextBlock", "text": line, "wrap": True} for line in self.lines]
+            card = {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": body,
+                "actions": [{"type": "Action.OpenUrl", "title": "Open in Dagster", "url": self.link}],
+            }
+            return {"type": "message", "attachments": [
+                {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}
+            ]}
         text = "\n".join([f"**{self.title}**", *self.lines, self.link])
-        # "text" is what both Slack incoming webhooks and Teams (Office 365 connector / workflows) show.
         return {"text": text, "title": self.title, "link": self.link}
 
 
@@ -103,7 +120,9 @@ class AlertState:
         return summaries
 
     # -- delivery ----------------------------------------------------------------------------------
-    def deliver(self, url: str, log: Any, max_attempts: int, post: Callable[[str, dict], Any] | None = None) -> int:
+    def deliver(
+        self, url: str, log: Any, max_attempts: int, style: str = "plain", post: Callable[[str, dict], Any] | None = None
+    ) -> int:
         """Send the outbox in order; stop at the first failure that may pass (webhook down).
         Returns how many messages the webhook accepted."""
         send = post or _post
@@ -112,7 +131,7 @@ class AlertState:
             message = self.outbox[0]
             message.attempts += 1
             try:
-                send(url, message.payload())
+                send(url, message.payload(style))
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else 0
                 if 400 <= status < 500 and status not in _RETRYABLE_4XX:

@@ -1,6 +1,7 @@
 """Alert sensor: posts failed runs, failing and recovered checks and stale sinks to a webhook.
 
-``sync_alerts`` posts to ``SAFETYAMP_ALERT_WEBHOOK_URL`` (Teams/Slack-compatible JSON). It carries
+``sync_alerts`` posts to ``SAFETYAMP_ALERT_WEBHOOK_URL``: plain JSON (text/title/link) by default,
+a Slack message or a Teams Adaptive Card with ``SAFETYAMP_ALERT_FORMAT=slack|teams``. It carries
 the run link, the check, counts and masked error text, never person data. Nothing is lost: every
 message waits in the sensor's outbox (its cursor, see ``alert_outbox.py``) until the webhook
 accepted it, and is retried on each tick up to ``SAFETYAMP_ALERT_MAX_ATTEMPTS`` times.
@@ -31,6 +32,7 @@ SENSOR_STATUS = dg.DefaultSensorStatus.RUNNING if AUTOMATION_RUNNING else dg.Def
 WEBHOOK_ENV = "SAFETYAMP_ALERT_WEBHOOK_URL"
 WEBSERVER_URL_ENV = "SAFETYAMP_DAGSTER_URL"
 MAX_ATTEMPTS_ENV = "SAFETYAMP_ALERT_MAX_ATTEMPTS"
+FORMAT_ENV = "SAFETYAMP_ALERT_FORMAT"  # plain (default) | slack | teams
 DEFAULT_MAX_ATTEMPTS = 30  # one a minute: half an hour of webhook outage is bridged
 _RUN_FAILURES_PER_TICK = 100
 
@@ -137,6 +139,9 @@ def sync_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     url = os.environ.get(WEBHOOK_ENV, "").strip()
     if not url:
         return dg.SensorResult(skip_reason=f"{WEBHOOK_ENV} is not set: alerts are off.")
+    style = os.environ.get(FORMAT_ENV, "").strip().lower() or "plain"
+    if style not in alert_outbox.STYLES:
+        raise ValueError(f"{FORMAT_ENV}={style!r} is not one of {', '.join(alert_outbox.STYLES)}")
     now = alert_outbox.clock()
     loaded = AlertState.from_cursor(context.cursor)
     baseline = loaded is None  # first tick: remember where things stand, alert only on what comes next
@@ -152,7 +157,7 @@ def sync_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     _freshness_changes(context, state, baseline, now)
 
     waiting = len(state.outbox)
-    sent = state.deliver(url, context.log, _max_attempts()) if waiting else 0
+    sent = state.deliver(url, context.log, _max_attempts(), style) if waiting else 0
     counts: dict[str, Any] = {"sent": sent, "waiting": len(state.outbox), "dropped so far": state.dropped}
     reason = "Nothing to alert on." if not waiting else ", ".join(f"{k}: {v}" for k, v in counts.items()) + "."
     return dg.SensorResult(skip_reason=reason, cursor=state.to_cursor())

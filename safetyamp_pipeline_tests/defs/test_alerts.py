@@ -249,3 +249,29 @@ def test_every_sink_asset_has_a_time_window_policy_the_sensor_judges():
     assert policy_windows(graph.get(dg.AssetKey(["safetyamp", "users"])).freshness_policy) == (
         timedelta(hours=2), timedelta(hours=6)
     )
+
+
+def test_teams_and_slack_formats_carry_the_same_alert(tick, hook, instance, monkeypatch):
+    monkeypatch.setenv("SAFETYAMP_ALERT_FORMAT", "teams")
+    _run(instance, fail_run=True)
+    tick()
+    [teams] = hook.accepted
+    card = teams["attachments"][0]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert card["content"]["body"][0]["text"] == RUN_FAILED
+    assert "/runs/" in card["content"]["actions"][0]["url"]
+
+    monkeypatch.setenv("SAFETYAMP_ALERT_FORMAT", "slack")
+    _run(instance, job="other_job", fail_run=True)
+    tick()
+    slack = hook.accepted[1]
+    assert set(slack) == {"text"} and slack["text"].startswith("*SafetyAmp sync run failed (other_job)*")
+    assert "|Open in Dagster>" in slack["text"]
+    assert "jane.doe@example.com" not in json.dumps(hook.accepted)
+
+
+def test_an_unknown_alert_format_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv(WEBHOOK_ENV, "http://127.0.0.1:9/hook")
+    monkeypatch.setenv("SAFETYAMP_ALERT_FORMAT", "pager")
+    with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()) as context, pytest.raises(Exception, match="SAFETYAMP_ALERT_FORMAT='pager'"):
+        sync_alerts.evaluate_tick(context)
