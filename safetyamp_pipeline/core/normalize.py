@@ -43,9 +43,11 @@ _SIGNED_INT_RE = re.compile(r"^-?[0-9]+$")
 _GENDER_MALE = frozenset({"m", "male", "1", "true", "t"})
 _GENDER_FEMALE = frozenset({"f", "female", "0", "2", "false"})
 
+# Validity only needs "some type matches", so the order is free: the types most numbers have come
+# first (phonenumbers itself tests them last, as it also names the type).
 _NUMBER_TYPE_DESCS = (
-    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
-    "pager", "uan", "voicemail", "fixed_line", "mobile",
+    "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "voip", "personal_number",
+    "pager", "uan", "voicemail",
 )
 
 
