@@ -160,15 +160,19 @@ class SyncCollector(Collector):
                 return self._cached[1]
             snapshot = Snapshot()
             started = time.monotonic()
-            snapshot.add("safetyamp_exporter_store_up", {}, self._guard("store", lambda: self._collect_store(snapshot)))
-            snapshot.add("safetyamp_exporter_instance_up", {}, self._guard("instance", lambda: self._collect_instance(snapshot)))
+            snapshot.add("safetyamp_exporter_store_up", {}, self._guard("store", self._collect_store, snapshot))
+            snapshot.add("safetyamp_exporter_instance_up", {}, self._guard("instance", self._collect_instance, snapshot))
             snapshot.add("safetyamp_exporter_collect_duration_seconds", {}, round(time.monotonic() - started, 4))
             self._cached = (now, snapshot)
             return snapshot
 
-    def _guard(self, part: str, collect: Callable[[], None]) -> float:
+    def _guard(self, part: str, collect: Callable[[Snapshot], None], snapshot: Snapshot) -> float:
+        """Run one part's collection; its samples count only when the whole part succeeded."""
+        partial = Snapshot()
         try:
-            collect()
+            collect(partial)
+            for name, samples in partial.samples.items():
+                snapshot.samples.setdefault(name, []).extend(samples)
             return 1.0
         except Exception as exc:  # noqa: BLE001 - reported as *_up 0 and one masked log line
             message = (str(exc).strip().splitlines() or [""])[0]
@@ -216,13 +220,23 @@ class SyncCollector(Collector):
         if self._instance is None:
             self._instance = self._open_instance()
         instance = self._instance
-        if self._code_info is None:
-            self._code_info = self._code_info_loader()
+        code_info = self._load_code_info()
         self._collect_sinks(instance, snapshot)
-        self._collect_jobs(instance, snapshot, self._code_info.jobs)
-        self._collect_automation(instance, snapshot, self._code_info.automations)
+        self._collect_jobs(instance, snapshot, code_info.jobs)
+        self._collect_automation(instance, snapshot, code_info.automations)
         for daemon, heartbeat in sorted(instance.get_daemon_heartbeats().items()):
             snapshot.add("safetyamp_daemon_last_heartbeat_timestamp_seconds", {"daemon": str(daemon)}, heartbeat.timestamp)
+
+    def _load_code_info(self) -> CodeInfo:
+        """The code location's names, loaded once; while it cannot be loaded the stored states and
+        the known job names are reported (the next collection tries again)."""
+        if self._code_info is None:
+            try:
+                self._code_info = self._code_info_loader()
+            except Exception as exc:  # noqa: BLE001 - degrade, do not fail the instance metrics
+                log.warning("metrics: cannot load the code location's definitions: %s", type(exc).__name__)
+                return CodeInfo()
+        return self._code_info
 
     @staticmethod
     def _collect_sinks(instance: Any, snapshot: Snapshot) -> None:

@@ -226,3 +226,22 @@ def test_metrics_usage_errors_are_one_line_with_exit_2(args, capsys):
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("safetyamp-pipeline: error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_a_part_that_fails_midway_reports_none_of_its_samples(synced):
+    class BrokenRuns:
+        def __init__(self, instance):
+            self._instance = instance
+
+        def __getattr__(self, name):
+            return getattr(self._instance, name)
+
+        def get_run_records(self, *args, **kwargs):
+            raise ConnectionError("run storage down")
+
+    collector = SyncCollector(lambda: synced.run.store, lambda: BrokenRuns(synced.run.instance), cache_seconds=0)
+    samples = collector.snapshot().samples
+    assert samples["safetyamp_exporter_instance_up"] == [({}, 0.0)]
+    # The sinks were read before the runs failed; a half-read instance is not served as data.
+    assert "safetyamp_sink_last_success_timestamp_seconds" not in samples
+    assert samples["safetyamp_exporter_store_up"] == [({}, 1.0)] and "safetyamp_open_failures" in samples
