@@ -23,6 +23,7 @@ from typing import Any
 
 import requests
 
+from safetyamp_pipeline.clients.errors import ConfigError
 from safetyamp_pipeline.clients.secrets import SecretSource, key_vault_name
 
 COMMAND = "doctor"
@@ -67,7 +68,10 @@ class Doctor:
     # -- helpers ------------------------------------------------------------------------------
 
     def _secret(self, name: str) -> str:
-        value = self.secrets.get_optional(name)
+        try:
+            value = self.secrets.get_optional(name)
+        except ConfigError as exc:  # the vault could not be read: names the secret, never a value
+            raise CheckFailed(str(exc), f"{_secret_hint(name, self.secrets)} and the Key Vault line") from None
         if not value:
             raise CheckFailed(f"{name} is not set", _secret_hint(name, self.secrets))
         return value
@@ -146,10 +150,8 @@ class Doctor:
     def graph(self) -> str:
         from safetyamp_pipeline.clients.graph import GraphClient
 
-        tenant = self.env.get("MS_GRAPH_TENANT_ID") or self.secrets.get_optional("MS_GRAPH_TENANT_ID") or ""
-        client_id = self.env.get("MS_GRAPH_CLIENT_ID") or self.secrets.get_optional("MS_GRAPH_CLIENT_ID") or ""
-        if not tenant or not client_id:
-            raise CheckFailed("MS_GRAPH_TENANT_ID or MS_GRAPH_CLIENT_ID is not set", "env or Key Vault MS-GRAPH-TENANT-ID/MS-GRAPH-CLIENT-ID")
+        tenant = self.env.get("MS_GRAPH_TENANT_ID") or self._secret("MS_GRAPH_TENANT_ID")
+        client_id = self.env.get("MS_GRAPH_CLIENT_ID") or self._secret("MS_GRAPH_CLIENT_ID")
         hint = f"{_secret_hint('MS_GRAPH_CLIENT_SECRET', self.secrets)}, the app registration and its User.Read.All permission"
         graph_url = self._setting("MS_GRAPH_API_URL", "https://graph.microsoft.com")
         try:

@@ -69,3 +69,22 @@ def test_a_system_that_does_not_answer_is_named(sandbox: SandboxRun) -> None:
     assert _line(done.stdout, "SafetyAmp").startswith("OK")
     for name in SECRETS:
         assert sandbox.env[name] not in done.stdout + done.stderr
+
+
+def test_an_unreachable_key_vault_is_named_with_what_to_check(sandbox: SandboxRun) -> None:
+    vault_secret = "kv-client-secret-0123456789"
+    env = {
+        **sandbox.env,
+        "AZURE_KEY_VAULT_URL": "https://127.0.0.1:9",
+        "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000001",
+        "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000002",
+        "AZURE_CLIENT_SECRET": vault_secret,
+        "AZURE_AUTHORITY_HOST": "https://127.0.0.1:9",
+    }
+    done = doctor(env)
+    assert done.returncode == 1
+    line = _line(done.stdout, "Key Vault")
+    assert line.startswith("FAIL") and "SAFETYAMP-TOKEN" in line and "Key Vault Secrets User" in line
+    assert "Key Vault secret SAFETYAMP-TOKEN" in _line(done.stdout, "SafetyAmp")
+    assert _line(done.stdout, "sync store").startswith("OK")
+    assert vault_secret not in done.stdout + done.stderr
