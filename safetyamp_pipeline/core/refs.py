@@ -22,7 +22,7 @@ from .perf import without_gc
 from .settings import SyncSettings
 
 
-def natural_key(entity: str, record: Any) -> str | None:
+def natural_key(entity: str, record: object) -> str | None:
     """The natural key of a SafetyAmp record (None when it has none and so is not ours to manage).
 
     cluster: external_code (the root, parent_cluster_id None: its name); site: trimmed ext_id;
@@ -136,7 +136,7 @@ class RefIndex:
 
     @classmethod
     @without_gc
-    def from_state(cls, state: Mapping[str, Iterable[Any]] | None, settings: SyncSettings | None = None) -> RefIndex:
+    def from_state(cls, state: Mapping[str, Iterable[object]] | None, settings: SyncSettings | None = None) -> RefIndex:
         index = cls(settings)
         state = state or {}
         for entity in ("site_clusters", "sites", "user_titles", "users", "assets"):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+
+from .models import RecordId
 
 KINDS = ("email", "mobile_phone")
 REJECTING_KIND = "email"  # a blocked email rejects the whole record; a blocked phone is only dropped
@@ -20,7 +21,7 @@ REJECTING_KIND = "email"  # a blocked email rejects the whole record; a blocked 
 @dataclass
 class Claim:
     key: str
-    user_id: Any  # the SafetyAmp user being updated, None for a create
+    user_id: RecordId | None  # the SafetyAmp user being updated, None for a create
     sends: dict[str, str] = field(default_factory=dict)  # kind -> normalized new value
     releases: dict[str, str] = field(default_factory=dict)  # kind -> normalized current value given up
 
@@ -31,7 +32,7 @@ class Verdict:
     phase: dict[str, int]  # claim key -> order (0 first)
 
 
-def arbitrate(claims: Iterable[Claim], holders_of: Callable[[str, str], Iterable[Any]]) -> Verdict:
+def arbitrate(claims: Iterable[Claim], holders_of: Callable[[str, str], Iterable[RecordId]]) -> Verdict:
     """`holders_of(kind, value)` lists the ids of SafetyAmp users currently holding the value."""
     claims = [c for c in claims if c.sends or c.releases]
     by_user = {c.user_id: c for c in claims if c.user_id is not None}

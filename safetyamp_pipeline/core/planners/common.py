@@ -56,7 +56,7 @@ def desc_norm(value: object) -> str | None:
     return clean_text(value, DESCRIPTION_MAX)
 
 
-Normalizer = Callable[[Any], Any]
+Normalizer = Callable[[object], object]
 
 
 def diff(
