@@ -169,11 +169,11 @@ def viewpoint_employees(
 
 
 def _weeks_to_load(context: dg.AssetExecutionContext, stored: set[str], lookback_weeks: int) -> list[str]:
-    """The run's own partition, plus (for the current week) the previous week and every week of
-    the look-back window the store does not hold yet."""
-    key = context.partition_key
-    weeks = [key]
-    if key == current_week_key():
+    """The run's own partitions (one week, or a backfill's range), plus, when they include the
+    current week, the previous week and every week of the look-back window the store lacks."""
+    own = list(context.partition_keys)
+    weeks = list(own)
+    if current_week_key() in own:
         window = lookback_keys(today_in_payroll_tz(), lookback_weeks)
         weeks += [k for k in window[:-1] if k == window[-2] or k not in stored]
     valid = set(PAYROLL_WEEKS.get_partition_keys(dynamic_partitions_store=context.instance))
@@ -185,9 +185,12 @@ def _weeks_to_load(context: dg.AssetExecutionContext, stored: set[str], lookback
     group_name="viewpoint",
     kinds={"sqlserver"},
     partitions_def=PAYROLL_WEEKS,
+    # A backfill of many weeks is one run (one pod, one Vista connection), not one run per week.
+    backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=SOURCE_RETRY,
     description="Hours per employee and job (bPRJC) by payroll week; the current week's run also "
-    "refreshes the previous week and fills the look-back window.",
+    "refreshes the previous week and fills the look-back window. A backfill loads its whole range "
+    "in one run.",
 )
 def viewpoint_job_assignments(
     context: dg.AssetExecutionContext,
@@ -199,6 +202,7 @@ def viewpoint_job_assignments(
     with guarded_store("viewpoint/job_assignments"):
         sync_store = store.get_store()
         stored = set(sync_store.asset_partitions("viewpoint/job_assignments"))
+    own = set(context.partition_keys)
     weeks = _weeks_to_load(context, stored, sync_settings.lookback_weeks)
     loaded: list[dict] = []
     own_rows: list[dict] = []
@@ -208,17 +212,20 @@ def viewpoint_job_assignments(
         with guarded_store("viewpoint/job_assignments"):
             sync_store.save_asset_value("viewpoint/job_assignments", rows, partition=week, run_id=context.run.run_id)
         loaded.append({"week": week, "rows": len(rows)})
-        if week == context.partition_key:
-            own_rows = rows
-        else:
+        if week in own:
+            own_rows.extend(rows)
+        else:  # a look-back week the current week's run filled in
             context.log_event(
                 dg.AssetMaterialization(
                     asset_key=context.asset_key,
                     partition=week,
-                    metadata={"dagster/row_count": len(rows), "loaded_by_partition": context.partition_key},
+                    metadata={"dagster/row_count": len(rows), "loaded_by_run_of": ", ".join(sorted(own))[:200]},
                 )
             )
     context.log.info("Loaded payroll weeks %s", ", ".join(f"{w['week']} ({w['rows']} rows)" for w in loaded))
+    weeks_table = dg.MetadataValue.md(markdown_table(loaded))
+    if len(own) == 1:
+        return dg.MaterializeResult(metadata=source_metadata(own_rows, weeks_loaded=weeks_table))
     return dg.MaterializeResult(
-        metadata=source_metadata(own_rows, weeks_loaded=dg.MetadataValue.md(markdown_table(loaded)))
+        metadata={"weeks_loaded": weeks_table, "range_rows": dg.MetadataValue.int(sum(w["rows"] for w in loaded))}
     )
