@@ -2,11 +2,16 @@
 
 Refreshed by a full read (`mirror_replace`, which also stamps `mirror_read_at`) and kept current
 from every write response (`mirror_upsert` / `mirror_delete`), so an unchanged run needs no API call.
+
+Owned records (`owned_ids` / `owned_add`): the SafetyAmp ids of records the sync created or
+matched to a source record (assets matched to a Samsara vehicle), kept across runs so that only
+those are ever retired. They live in the same table under the entity name `owned:<entity>`,
+which no full read replaces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +23,7 @@ from safetyamp_pipeline.store.codec import require_aware
 from safetyamp_pipeline.store.engine import chunked, upsert
 
 _INSERT_BATCH = 2000
+OWNED_PREFIX = "owned:"
 
 
 class Mirror(StoreBase):
@@ -69,6 +75,29 @@ class Mirror(StoreBase):
                     "written_at": self._now(),
                 },
             )
+
+    def owned_ids(self, entity: str) -> set[str]:
+        """Ids of the `entity` records the sync created or matched (see the module docstring)."""
+        mr = self._t.mirror_records
+        with self._read() as conn:
+            result = conn.execute(select(mr.c.record_key).where(mr.c.entity == OWNED_PREFIX + entity))
+            return {str(key) for (key,) in result}
+
+    def owned_add(self, entity: str, ids: Iterable[int | str]) -> int:
+        """Remember `ids` as owned by the sync; returns how many were new."""
+        wanted = {str(i) for i in ids if i is not None and str(i) != ""}
+        if not wanted:
+            return 0
+        new = sorted(wanted - self.owned_ids(entity))
+        with self._write() as conn:
+            for record_id in new:  # upsert: another process may add the same id meanwhile
+                upsert(
+                    conn,
+                    self._t.mirror_records,
+                    {"entity": OWNED_PREFIX + entity, "record_key": record_id},
+                    {"safetyamp_id": record_id, "record_json": "{}", "written_at": self._now()},
+                )
+        return len(new)
 
     def mirror_delete(self, entity: str, key: str) -> None:
         mr = self._t.mirror_records

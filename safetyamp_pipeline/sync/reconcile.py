@@ -41,6 +41,7 @@ __all__ = [
 
 WRITE_ACTIONS = ("create", "update", "deactivate")
 CONSECUTIVE_TRANSIENT_LIMIT = 10
+OWNED_ENTITIES = ("assets",)  # entities whose records are retired only when the sync owns them
 RETRY_PASSES = 3  # extra passes over transient failures in the same run, while each one makes progress
 
 
@@ -134,6 +135,28 @@ class Reconciler:
             planned = sum(1 for i in items if i.action == "deactivate")
             raise MassDeactivationBlocked(entity, planned, reason, active)
 
+    # -- records the sync owns (only those are retired) -------------------------------------------
+
+    def _owned(self, entity: str) -> set[str] | None:
+        """Ids of the assets the sync created or matched from Samsara in earlier runs (None for
+        other entities). A store that has none yet starts from the creates in its ledger."""
+        if entity not in OWNED_ENTITIES:
+            return None
+        owned = self.store.owned_ids(entity)
+        if not owned:
+            created = self.store.ledger_query(entity=entity, status="ok")
+            owned = {
+                str(row["after"]["id"]) for row in created
+                if row.get("action") == "create" and isinstance(row.get("after"), Mapping) and row["after"].get("id") is not None
+            }
+        return owned
+
+    def _remember_owned(self, entity: str, items: Sequence[PlanItem], owned: set[str]) -> None:
+        """Keep as owned what this run matched (updated, unchanged, retired) or created."""
+        ids = {str(i) for i in core_plan.matched_asset_ids(items)}
+        ids |= {str(r["id"]) for (e, _), r in self.applier.written.items() if e == entity and r.get("id") is not None}
+        self.store.owned_add(entity, ids | owned)  # stores only the new ones (and a ledger start)
+
     # -- the whole entity --------------------------------------------------------------------------
 
     def reconcile(
@@ -157,7 +180,10 @@ class Reconciler:
         state[entity] = list(current.values())
 
         refs = core_plan.RefIndex.from_state(state, self.settings)
-        items = core_plan.plan_entity(entity, list(desired), list(current.values()), refs, self.settings)
+        owned = self._owned(entity)
+        items = core_plan.plan_entity(
+            entity, list(desired), list(current.values()), refs, self.settings, owned_asset_ids=owned
+        )
         self._guard(entity, items, current)
         desired_by_key = {r.key: r for r in desired}
 
@@ -219,10 +245,12 @@ class Reconciler:
         while transient_keys and not aborted and not self.options.dry_run and passes < RETRY_PASSES:
             passes += 1
             progress, transient_keys, deferred_keys = self._second_pass(
-                entity, transient_keys, deferred_keys, desired_by_key, state, report
+                entity, transient_keys, deferred_keys, desired_by_key, state, report, owned
             )
             if not progress:
                 break
+        if owned is not None and not self.options.dry_run:
+            self._remember_owned(entity, items, owned)
         report.drift = self.drift.get(entity, 0)
         report.api_calls = _total_requests(self.client) - calls_before
         report.rate_limit_wait_seconds = _limiter_wait(self.client) - wait_before
@@ -237,6 +265,7 @@ class Reconciler:
         desired_by_key: Mapping[str, DesiredRecord],
         state: dict[str, list[dict]],
         report: SinkReport,
+        owned: set[str] | None,
     ) -> tuple[bool, list[str], list[str]]:
         """Retry, in the same run, the writes that failed transiently: re-read the entity first (a
         create whose answer was lost may have happened; the read settles its intent), then re-plan
@@ -261,7 +290,9 @@ class Reconciler:
         progress = False
         # Plan the whole entity (a plan of a subset would retire every asset outside it) and keep
         # only the retried records.
-        items = core_plan.plan_entity(entity, list(desired_by_key.values()), list(fresh.values()), refs, self.settings)
+        items = core_plan.plan_entity(
+            entity, list(desired_by_key.values()), list(fresh.values()), refs, self.settings, owned_asset_ids=owned
+        )
         for item in items:
             if item.key not in wanted:
                 continue

@@ -88,3 +88,13 @@ def test_an_upsert_that_replaces_a_key_drops_the_old_entry_in_the_same_write(sto
         "12345.": {"id": 55, "ext_id": "12345."},
         "9.": {"id": 9, "ext_id": "9.", "name": "x"},
     }
+
+
+def test_owned_ids_survive_full_reads_and_are_added_once(store: SyncStore) -> None:
+    assert store.owned_ids("assets") == set()
+    assert store.owned_add("assets", [7, "8", None]) == 2
+    assert store.owned_add("assets", [8, 9]) == 1
+    store.mirror_replace("assets", {"SER-1": {"id": 7, "serial": "SER-1"}}, read_at=datetime(2024, 5, 1, tzinfo=UTC))
+    assert store.owned_ids("assets") == {"7", "8", "9"}
+    assert store.owned_ids("sites") == set()
+    assert store.mirror_records("assets") == {"SER-1": {"id": 7, "serial": "SER-1"}}

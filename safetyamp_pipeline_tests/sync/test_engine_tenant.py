@@ -56,3 +56,34 @@ def test_adopting_a_hand_made_site_leaves_no_stale_mirror_entry(synced: SandboxR
     assert again.success, again.failure
     assert again.sinks["sites"]["drift"] == 0  # the full read finds the mirror exact
     assert _writes(again) == 0
+
+
+def _vehicle_serial(vehicle: dict) -> str | None:
+    serial = vehicle.get("serial") or (vehicle.get("gateway") or {}).get("serial")
+    return str(serial).strip().casefold() if serial else None
+
+
+def test_only_assets_the_sync_owns_are_retired(synced: SandboxRun) -> None:
+    from safetyamp_pipeline.core.settings import SyncSettings
+
+    run = synced
+    assets = {str(a.get("serial") or "").casefold(): a for a in run.state()["assets"]}
+    vehicles = run.state("samsara")["vehicles"]
+    gone = next(v for v in vehicles if _vehicle_serial(v) in assets)
+    synced_asset = assets[_vehicle_serial(gone) or ""]
+    # Someone adds a rental truck by hand: the vehicle type, the yard, a serial Samsara never lists.
+    rental = run.safetyamp("POST", "/api/assets", json={
+        "name": "Rental pickup", "serial": "RENTAL-7731", "asset_type_id": synced_asset["asset_type_id"],
+        "site_id": synced_asset["site_id"], "status": synced_asset["status"],
+    })
+    assert rental.status_code == 201, rental.text
+    rental_id = rental.json()["data"]["id"]
+    # And a vehicle the sync created leaves Samsara.
+    run._admin("samsara", f"vehicles/{gone['id']}", method="DELETE")
+
+    for job in ("safetyamp_reconcile", "safetyamp_sync", "safetyamp_reconcile"):
+        outcome = run.sync(job)
+        assert outcome.success, outcome.failure
+    by_id = {a["id"]: a for a in run.state()["assets"]}
+    assert by_id[rental_id]["status"] == synced_asset["status"]  # never retired
+    assert by_id[synced_asset["id"]]["status"] == SyncSettings().vehicle_retired_status
