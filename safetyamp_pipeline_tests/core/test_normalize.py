@@ -22,6 +22,7 @@ from safetyamp_pipeline.core.normalize import (
     normalize_job,
     normalize_phone,
     normalize_title,
+    parse_date,
     title_key,
 )
 
@@ -179,3 +180,17 @@ def test_as_int_accepts_only_plain_integers():
 
     assert [as_int(v) for v in ("12", " -5 ", 7, 3.0)] == [12, -5, 7, 3]
     assert [as_int(v) for v in ("--5", "²", "1.5", 2.5, True, None, "x")] == [None] * 7
+
+
+def test_format_date_string_fast_path_agrees_with_parse_date():
+    rng = random.Random(5)
+    samples = ["2024-02-29", "2023-02-29", "1899-12-31", "1900-01-01", "2100-12-31", "2101-01-01", " 2024-01-31T00:00:00 ",
+               "2024-01-31 08:00", "2024-01-31X", "2024-1-31", "2024-13-01", "20240131", "2024-W05-3", "٢٠٢٤-01-31",
+               "2024-01-31T\n", "abcd-ef-gh", "2024-00-10", "0000-01-01"]
+    for _ in range(5000):
+        year, month, day = rng.randint(1880, 2120), rng.randint(0, 13), rng.randint(0, 32)
+        tail = rng.choice(["", "T00:00:00", " 12:30", "Z", "x"])
+        samples.append(f"{year:04d}-{month:02d}-{day:02d}{tail}")
+    for raw in samples:
+        parsed = parse_date(raw)
+        assert format_date(raw) == (parsed.isoformat() if parsed else None), raw
