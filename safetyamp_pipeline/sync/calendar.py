@@ -47,3 +47,14 @@ def today_in_payroll_tz() -> date:
 
 def current_week_key() -> str:
     return week_key(today_in_payroll_tz())
+
+
+def weeks_to_load(own: list[str], stored: set[str], lookback_weeks: int, today: date, valid: set[str]) -> list[str]:
+    """The weeks a run of ``viewpoint/job_assignments`` reads: its own partitions (one week, or a
+    backfill's range), plus, when they include the week of ``today``, the previous week (payroll
+    posted late is refreshed) and every look-back week not ``stored`` yet. Only ``valid`` keys."""
+    weeks = set(own)
+    window = lookback_keys(today, lookback_weeks)
+    if window[-1] in weeks:
+        weeks.update(k for k in window[:-1] if (len(window) > 1 and k == window[-2]) or k not in stored)
+    return sorted(w for w in weeks if w in valid)

@@ -9,13 +9,7 @@ import dagster as dg
 from safetyamp_pipeline.clients.resources import SyncSettingsResource, SyncStoreResource, VistaResource
 from safetyamp_pipeline.defs.sources.retry import SOURCE_RETRY
 from safetyamp_pipeline.defs.sources.store_guard import guarded_store
-from safetyamp_pipeline.sync.calendar import (
-    PAYROLL_WEEKS,
-    current_week_key,
-    lookback_keys,
-    today_in_payroll_tz,
-    week_bounds,
-)
+from safetyamp_pipeline.sync.calendar import PAYROLL_WEEKS, today_in_payroll_tz, week_bounds, weeks_to_load
 from safetyamp_pipeline.sync.count_guard import check_count
 from safetyamp_pipeline.sync.metadata import markdown_table, source_metadata
 
@@ -169,15 +163,8 @@ def viewpoint_employees(
 
 
 def _weeks_to_load(context: dg.AssetExecutionContext, stored: set[str], lookback_weeks: int) -> list[str]:
-    """The run's own partitions (one week, or a backfill's range), plus, when they include the
-    current week, the previous week and every week of the look-back window the store lacks."""
-    own = list(context.partition_keys)
-    weeks = list(own)
-    if current_week_key() in own:
-        window = lookback_keys(today_in_payroll_tz(), lookback_weeks)
-        weeks += [k for k in window[:-1] if k == window[-2] or k not in stored]
     valid = set(PAYROLL_WEEKS.get_partition_keys(dynamic_partitions_store=context.instance))
-    return sorted({w for w in weeks if w in valid})
+    return weeks_to_load(list(context.partition_keys), stored, lookback_weeks, today_in_payroll_tz(), valid)
 
 
 @dg.asset(
