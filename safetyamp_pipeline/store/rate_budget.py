@@ -7,13 +7,16 @@ run in separate pods spend one budget together.
 
 Layout: `sync_rate_budget` holds one row per budget (`budget_key` = SHA-256 of the token, never the
 token) with the ring position `next_slot`; `sync_rate_budget_slots` holds up to `rate` slots with the time each
-is free again (`free_at`: its last use plus the window that use was granted under, so a changed limit
-never strands a slot for longer than its own window). Tokens are handed out in ring order, so the slot under the cursor is the oldest
-grant: `acquire` reads it in the same statement as the cursor, and when it is free it takes it by moving the cursor with a compare-and-set
+was last spent. Tokens are handed out in ring order, so the slot under the cursor is the oldest
+grant: `acquire` reads it in the same statement as the cursor, and when it is older than
+`per_seconds` it takes it by moving the cursor with a compare-and-set
 (`UPDATE ... WHERE next_slot = :seen`) and restamping the slot, all in one write transaction
 (`BEGIN IMMEDIATE` on SQLite). A concurrent process that read the same cursor updates no row
-and retries, so a slot is never granted twice. Slots are created on first use, so a large
-`rate` costs rows only for the requests actually made.
+and retries, so a slot is never granted twice. When the slot under the cursor is busy, the busy
+slots are counted exactly (a changed limit, or a late restamp, can leave another slot free). Slots
+are created on first use, so a large `rate` costs rows only for the requests actually made. After
+a limit is lowered, grants of the old limit in slots beyond the new `rate` are not counted: one
+window of transition can exceed the new limit.
 
 Time is the database's clock (`clock_timestamp()` on PostgreSQL, `julianday('now')` on SQLite),
 so pods with skewed clocks still agree.
@@ -80,7 +83,7 @@ def build_budget_tables(schema: str | None = None) -> tuple[MetaData, Table, Tab
         md,
         Column("budget_key", String(64), primary_key=True),
         Column("slot", Integer, primary_key=True, autoincrement=False),
-        Column("free_at", Double, nullable=False),
+        Column("spent_at", Double, nullable=False),
         Column("nonce", String(32), nullable=False),
     )
     return md, budgets, slots
@@ -174,7 +177,7 @@ class SharedRateBudget:
             with self._write() as conn:
                 conn.execute(
                     self._sql.restamp,
-                    {"key": self.key, "slot": grant.slot, "nonce": grant.nonce, "free_at": answered + self.per_seconds},
+                    {"key": self.key, "slot": grant.slot, "nonce": grant.nonce, "stamp": answered},
                 )
         except DBAPIError as exc:
             raise self._failed(exc) from None
@@ -193,7 +196,7 @@ class SharedRateBudget:
             busy = conn.execute(
                 select(func.count())
                 .select_from(self._slots)
-                .where(s.budget_key == self.key, s.slot < self.rate, s.free_at > now)
+                .where(s.budget_key == self.key, s.slot < self.rate, s.spent_at > now - self.per_seconds)
             ).scalar_one()
         return self.rate - int(busy)
 
@@ -201,24 +204,40 @@ class SharedRateBudget:
 
     def _try_take(self, local_start: float) -> _Grant | float:
         """A grant, or the seconds to wait before trying again (0: lost a race, retry now)."""
-        sql = self._sql
+        sql, key, rate = self._sql, self.key, self.rate
         try:
             with self._write() as conn:
-                row = conn.execute(sql.read, {"key": self.key, "rate": self.rate}).one_or_none()
+                row = conn.execute(sql.read, {"key": key, "rate": rate}).one_or_none()
                 if row is None:
-                    conn.execute(sql.new_budget, {"key": self.key})
+                    conn.execute(sql.new_budget, {"key": key})
                     return 0.0
-                cursor, free_at, db_now = row
+                cursor, spent_at, db_now = row
                 now = self._clock() if self._clock is not None else self._db_time(conn, db_now)
-                if free_at is not None and free_at > now:
-                    return free_at - now
-                slot = cursor % self.rate
-                moved = conn.execute(sql.move, {"key": self.key, "seen": cursor, "next": (slot + 1) % self.rate})
+                horizon = now - self.per_seconds
+                slot = cursor % rate
+                ring_free = spent_at is None or spent_at <= horizon
+                # Compare-and-set on the ring position: it also serializes grants per budget on
+                # PostgreSQL (the row stays locked until commit), so the count below is exact.
+                moved = conn.execute(
+                    sql.move, {"key": key, "seen": cursor, "next": (slot + 1) % rate if ring_free else cursor}
+                )
                 if moved.rowcount != 1:
-                    return 0.0  # another process took this slot first (PostgreSQL); the commit is empty
+                    return 0.0  # another process granted first (PostgreSQL); the commit is empty
+                if not ring_free:
+                    # The ring's oldest slot is busy. With one limit all the time that means the
+                    # budget is spent; after a change of limit (or a late restamp) another slot may
+                    # be free: count exactly.
+                    busy, earliest = conn.execute(sql.busy, {"key": key, "rate": rate, "horizon": horizon}).one()
+                    if busy >= rate:
+                        return float(earliest) - horizon
+                    free = conn.execute(sql.free_slot, {"key": key, "rate": rate, "horizon": horizon}).one_or_none()
+                    if free is None:  # slots are created in order: the next index is the count
+                        slot, spent_at = int(conn.execute(sql.slots, {"key": key, "rate": rate}).scalar_one()), None
+                    else:
+                        slot, spent_at = free
                 grant = _Grant(slot, uuid.uuid4().hex, now + self.margin, now, local_start)
-                values = {"key": self.key, "slot": slot, "free_at": grant.stamp + self.per_seconds, "nonce": grant.nonce}
-                conn.execute(sql.new_slot if free_at is None else sql.stamp, values)
+                values = {"key": key, "slot": slot, "stamp": grant.stamp, "nonce": grant.nonce}
+                conn.execute(sql.new_slot if spent_at is None else sql.stamp, values)
                 return grant
         except IntegrityError:
             return 0.0  # two processes created the same row at once; the loser retries
@@ -285,6 +304,9 @@ class _Statements:
     move: TextClause
     stamp: TextClause
     new_slot: TextClause
+    busy: TextClause
+    free_slot: TextClause
+    slots: TextClause
     restamp: TextClause
 
     @classmethod
@@ -293,17 +315,26 @@ class _Statements:
         b, s = name(budgets), name(slots)
         return cls(
             read=text(
-                f"SELECT b.next_slot, s.free_at, {now_sql} AS now FROM {b} b LEFT JOIN {s} s "
+                f"SELECT b.next_slot, s.spent_at, {now_sql} AS now FROM {b} b LEFT JOIN {s} s "
                 "ON s.budget_key = b.budget_key AND s.slot = b.next_slot % :rate WHERE b.budget_key = :key"
             ),
             new_budget=text(f"INSERT INTO {b} (budget_key, next_slot) VALUES (:key, 0)"),
             move=text(f"UPDATE {b} SET next_slot = :next WHERE budget_key = :key AND next_slot = :seen"),
-            stamp=text(f"UPDATE {s} SET free_at = :free_at, nonce = :nonce WHERE budget_key = :key AND slot = :slot"),
-            new_slot=text(f"INSERT INTO {s} (budget_key, slot, free_at, nonce) VALUES (:key, :slot, :free_at, :nonce)"),
+            stamp=text(f"UPDATE {s} SET spent_at = :stamp, nonce = :nonce WHERE budget_key = :key AND slot = :slot"),
+            new_slot=text(f"INSERT INTO {s} (budget_key, slot, spent_at, nonce) VALUES (:key, :slot, :stamp, :nonce)"),
+            busy=text(
+                f"SELECT COUNT(*), MIN(spent_at) FROM {s} "
+                "WHERE budget_key = :key AND slot < :rate AND spent_at > :horizon"
+            ),
+            free_slot=text(
+                f"SELECT slot, spent_at FROM {s} WHERE budget_key = :key AND slot < :rate AND spent_at <= :horizon "
+                "ORDER BY slot LIMIT 1"
+            ),
+            slots=text(f"SELECT COUNT(*) FROM {s} WHERE budget_key = :key AND slot < :rate"),
             # Only the grant's own use of the slot (nonce), and never backwards.
             restamp=text(
-                f"UPDATE {s} SET free_at = :free_at "
-                "WHERE budget_key = :key AND slot = :slot AND nonce = :nonce AND free_at < :free_at"
+                f"UPDATE {s} SET spent_at = :stamp "
+                "WHERE budget_key = :key AND slot = :slot AND nonce = :nonce AND spent_at < :stamp"
             ),
         )
 

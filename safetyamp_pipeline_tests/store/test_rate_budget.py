@@ -187,15 +187,32 @@ def test_a_nonsense_limit_is_refused(tmp_path, rate: int, per: float) -> None:
         SharedRateBudget(f"sqlite:///{tmp_path / 's.db'}", TOKEN, rate, per)
 
 
-def test_a_changed_limit_waits_at_most_for_the_window_each_token_was_granted_under(store_target: StoreTarget) -> None:
+def test_a_raised_limit_does_not_wait_for_tokens_the_old_limit_spent(store_target: StoreTarget) -> None:
     clock = FakeClock()
     strict = _fake_budget(store_target, clock, rate=3, per=6.0)
     for _ in range(3):
         strict.acquire()
         strict.mark_answered()
-    clock.now += 7.0  # every token of the 3-per-6-s budget is back
-    loose = _fake_budget(store_target, clock, rate=100, per=60.0)
+    clock.now += 7.0
+    loose = _fake_budget(store_target, clock, rate=100, per=60.0)  # the three are still in its 60 s window
     assert [loose.acquire() for _ in range(10)] == [0.0] * 10
+    assert loose.available == 100 - 13
+
+
+def test_a_lowered_limit_holds_once_the_old_grants_left_its_window(store_target: StoreTarget) -> None:
+    clock = FakeClock()
+    loose = _fake_budget(store_target, clock, rate=100, per=60.0)
+    for _ in range(10):
+        loose.acquire()
+    clock.now += 7.0
+    strict = _fake_budget(store_target, clock, rate=3, per=6.0)
+    stamps = []
+    for _ in range(7):
+        strict.acquire()
+        stamps.append(clock.now)
+        strict.mark_answered()
+    assert stamps[:3] == [stamps[0]] * 3
+    assert most_in_any_window(stamps, 6.0) <= 3
 
 
 def test_a_store_failure_is_a_clear_error_without_sql_text(tmp_path) -> None:
