@@ -309,3 +309,19 @@ def test_webserver_has_the_workload_identity_to_read_compute_logs(env_render: tu
         assert re.fullmatch(r"[0-9a-f-]{36}", client_id)
     code_account = accounts[_user_deployment(objects)["spec"]["template"]["spec"]["serviceAccountName"]]
     assert code_account["metadata"]["annotations"]["azure.workload.identity/client-id"] == client_id
+
+
+def test_each_overlay_names_its_own_identity_database_and_log_storage(helm: Path) -> None:
+    seen: dict[str, set[str]] = {"client": set(), "postgres": set(), "storage": set()}
+    for env in OVERLAYS:
+        objects = helm_tool.render(values_files(env))
+        instance = instance_yaml(objects)
+        overlay = load_yaml(OVERLAYS[env])
+        client_id = overlay["serviceAccount"]["annotations"]["azure.workload.identity/client-id"]
+        accounts = {obj["metadata"]["name"]: obj for obj in helm_tool.find(objects, "ServiceAccount")}
+        assert {a["metadata"]["annotations"]["azure.workload.identity/client-id"] for a in accounts.values()} == {client_id}
+        seen["client"].add(client_id)
+        seen["postgres"].add(instance["run_storage"]["config"]["postgres_db"]["hostname"])
+        seen["storage"].add(instance["compute_logs"]["config"]["storage_account"])
+        assert env in instance["compute_logs"]["config"]["prefix"]
+    assert all(len(values) == len(OVERLAYS) for values in seen.values()), seen
