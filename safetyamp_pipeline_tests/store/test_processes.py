@@ -116,9 +116,7 @@ def test_writer_killed_mid_transaction_leaves_previous_value_and_store_usable(
     assert len(rows) == 3000 and {r["v"] for r in rows} == {"old"}
     assert store.asset_value_info("a")["run_id"] == "old-run"
 
-    started = time.monotonic()
     store.save_asset_value("a", [{"v": "after"}], run_id="next-run")  # the dead writer's lock is gone
-    assert time.monotonic() - started < 15
     assert store.load_asset_value("a") == [{"v": "after"}]
     store.close()
 
