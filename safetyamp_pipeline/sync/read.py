@@ -8,7 +8,7 @@ counts drift: records found different from what the mirror said.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,35 @@ def reference_key(entity: str, record: Mapping[str, Any]) -> str | None:
     if key is None and record.get("id") is not None:
         return f"{UNKEYED_PREFIX}{record['id']}"
     return key
+
+
+def mirror_keyed(entity: str, records: Iterable[dict[str, Any]]) -> dict[str, dict]:
+    """A full read's records by mirror key, whatever order the API listed them in. When several
+    records share a natural key (left by the old service) the lowest id keeps the key, as in the
+    planners (`core.plan.duplicate_keys`); the others stay in the mirror as ``id:<id>``, so that
+    their e-mails and phones still count as taken."""
+    records = list(records)
+    others: set[str] = set()
+    if entity not in REFERENCE_ENTITIES:
+        others = {str(i) for dup in core_plan.duplicate_keys(entity, records) for i in dup.duplicate_ids}
+    by_key: dict[str, dict] = {}
+    for record in records:
+        key = reference_key(entity, record)
+        if key is None:
+            continue
+        if str(record.get("id")) in others:
+            key = f"{UNKEYED_PREFIX}{record['id']}"
+        elif key in by_key:  # a twin the planners ignore (soft-deleted, or a reference entity)
+            kept, moved = sorted((by_key[key], record), key=_twin_order)
+            by_key[key] = kept
+            by_key[f"{UNKEYED_PREFIX}{moved.get('id')}"] = moved
+            continue
+        by_key[key] = record
+    return by_key
+
+
+def _twin_order(record: Mapping[str, Any]) -> tuple[bool, str]:
+    return bool(record.get("deleted_at")), str(record.get("id"))
 
 
 class MirrorReader:
@@ -63,12 +92,7 @@ class MirrorReader:
 
     def full_read(self, entity: str) -> dict[str, dict]:
         before = self.store.mirror_records(entity)
-        records = self.client.list(entity)
-        by_key: dict[str, dict] = {}
-        for record in records:
-            key = reference_key(entity, record)
-            if key is not None:
-                by_key[key] = record
+        by_key = mirror_keyed(entity, self.client.list(entity))
         open_intents = self.store.intents_open(entity)
         # Ledger first: a crash between the two steps leaves the intent open and the next full
         # read settles it again (the ledger check below keeps that from recording it twice).

@@ -178,6 +178,10 @@ class Reconciler:
             if ref_entity not in state:
                 state[ref_entity] = list(self.current(ref_entity)[0].values())
         state[entity] = list(current.values())
+        report.duplicates = [
+            {"key": d.key, "kept_id": d.kept_id, "duplicate_ids": ", ".join(str(i) for i in d.duplicate_ids)}
+            for d in core_plan.duplicate_keys(entity, state[entity])
+        ]
 
         refs = core_plan.RefIndex.from_state(state, self.settings)
         owned = self._owned(entity)

@@ -47,6 +47,8 @@ class SinkReport:
     failures: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     transient_failures: int = 0
+    # natural keys several SafetyAmp records share: {key, kept_id, duplicate_ids} (lowest id kept)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         names = (

@@ -87,3 +87,40 @@ def test_only_assets_the_sync_owns_are_retired(synced: SandboxRun) -> None:
     by_id = {a["id"]: a for a in run.state()["assets"]}
     assert by_id[rental_id]["status"] == synced_asset["status"]  # never retired
     assert by_id[synced_asset["id"]]["status"] == SyncSettings().vehicle_retired_status
+
+
+def test_two_users_with_one_emp_id_give_no_flip_flop_and_no_writes(synced: SandboxRun) -> None:
+    from safetyamp_pipeline.clients.safetyamp import SafetyAmpClient
+    from safetyamp_pipeline.core.models import record_from_row
+    from safetyamp_pipeline.core.settings import SyncSettings
+    from safetyamp_pipeline.sync.reconcile import Reconciler, SinkOptions
+
+    run = synced
+    original = next(u for u in run.state()["users"] if u.get("emp_id") and u.get("system_access"))
+    # The old service left a second user with the same employee number (a later id).
+    twin = run.safetyamp("POST", "/api/users", json={
+        "emp_id": original["emp_id"], "first_name": "Twin", "last_name": original["last_name"],
+        "email": f"twin.{original['emp_id']}@example.test",
+    })
+    assert twin.status_code == 201, twin.text
+    twin_id = twin.json()["data"]["id"]
+    before = {u["id"]: u for u in run.state()["users"]}
+
+    for job in ("safetyamp_reconcile", "safetyamp_sync", "safetyamp_reconcile"):
+        outcome = run.sync(job)
+        assert outcome.success, outcome.failure
+        assert outcome.sinks["users"]["updated"] + outcome.sinks["users"]["created"] == 0, outcome.sinks["users"]
+    assert outcome.sinks["users"]["drift"] == 0
+    after = {u["id"]: u for u in run.state()["users"]}
+    assert after[original["id"]] == before[original["id"]] and after[twin_id] == before[twin_id]
+
+    # The sink's report names the duplicate (the data behind the duplicates asset check).
+    env = run.env
+    with SafetyAmpClient(env["SAFETYAMP_API_URL"], env["SAFETYAMP_TOKEN"], env["SAFETYAMP_FQDN"]) as client:
+        client.session.verify = env.get("SAFETYAMP_CA_BUNDLE") or True
+        desired = [record_from_row(r) for r in run.store.load_asset_value("desired/users")]
+        report = Reconciler(client, run.store, SyncSettings(), SinkOptions(run_id="check", dry_run=True)).reconcile(
+            "users", desired, ["sites", "site_clusters", "user_titles", "roles"]
+        )
+    assert report.duplicates == [{"key": original["emp_id"], "kept_id": original["id"], "duplicate_ids": str(twin_id)}]
+    assert report.planned_update == report.planned_create == 0
