@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 
 class SafetyAmpApi(Protocol):
@@ -93,3 +93,12 @@ class EngineStore(Protocol):
     def failures_open(self, entity: str | None = ..., reason: str | None = ...) -> list[dict[str, Any]]: ...
 
     def failure_get(self, entity: str, key: str) -> dict[str, Any] | None: ...
+
+
+if TYPE_CHECKING:
+    from safetyamp_pipeline.clients.safetyamp import SafetyAmpClient
+    from safetyamp_pipeline.store.sync_store import SyncStore
+
+    def _implementations_fit(client: SafetyAmpClient, store: SyncStore) -> tuple[SafetyAmpApi, EngineStore]:
+        """Never called: pyright (make typecheck) checks here that the real client and store fit."""
+        return client, store
