@@ -41,7 +41,6 @@ def graph_snapshot(definitions: dg.Definitions) -> dict[str, Any]:
             "partitions": str(node.partitions_def) if node.partitions_def else None,
             "backfill_policy": str(node.backfill_policy.policy_type.value) if node.backfill_policy else None,
             "pools": sorted(node.pools or []),
-            "retries": node.assets_def.op.retry_policy is not None,
             "checks": sorted(checks.get(_key(key), []), key=lambda c: c["name"]),
         }
     repository = definitions.get_repository_def()

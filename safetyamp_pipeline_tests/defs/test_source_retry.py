@@ -3,37 +3,54 @@ and jitter; sinks, which may have written before failing, and pure desired steps
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 
-from safetyamp_pipeline.defs.sources.retry import SOURCE_RETRY, source_retry_policy
+from safetyamp_pipeline.defs.sources.retry import source_retry_policy
 from safetyamp_pipeline.defs.sources.viewpoint import viewpoint_departments
 
 SOURCE_GROUPS = {"viewpoint", "entra", "samsara"}
 
 
-@pytest.fixture(scope="module")
-def assets_by_key() -> dict[dg.AssetKey, dg.AssetsDefinition]:
-    from safetyamp_pipeline.definitions import defs
+# The suite turns source retries off (safetyamp_pipeline_tests/conftest.py); the code location is
+# loaded here in a child process with the production defaults.
+PROBE = """
+import json
+from safetyamp_pipeline.definitions import defs
+graph = defs().resolve_asset_graph()
+out = {}
+for key in graph.get_all_asset_keys():
+    node = graph.get(key)
+    if node.is_materializable:
+        p = node.assets_def.op.retry_policy
+        out[key.to_user_string()] = None if p is None else [p.max_retries, p.delay, p.backoff.value, p.jitter.value]
+print(json.dumps(out))
+"""
 
-    graph = defs().resolve_asset_graph()
-    return {key: graph.get(key).assets_def for key in graph.get_all_asset_keys()}
 
-
-def test_every_source_retries_and_nothing_else_does(assets_by_key: dict[dg.AssetKey, dg.AssetsDefinition]) -> None:
-    sources = [a for k, a in assets_by_key.items() if k.path[0] in SOURCE_GROUPS]
-    assert {tuple(a.key.path) for a in sources} >= {
-        ("viewpoint", "departments"), ("viewpoint", "jobs"), ("viewpoint", "employees"),
-        ("viewpoint", "job_assignments"), ("entra", "users"), ("samsara", "vehicles"),
+def test_every_source_retries_and_nothing_else_does() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYAMP_SOURCE_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    policies = json.loads(result.stdout.strip().splitlines()[-1])
+    sources = {k: v for k, v in policies.items() if k.split("/")[0] in SOURCE_GROUPS}
+    assert set(sources) >= {
+        "viewpoint/departments", "viewpoint/jobs", "viewpoint/employees",
+        "viewpoint/job_assignments", "entra/users", "samsara/vehicles",
     }
-    for asset in sources:
-        assert asset.op.retry_policy == SOURCE_RETRY, asset.key
-    others = [a for k, a in assets_by_key.items() if k.path[0] not in SOURCE_GROUPS]
-    assert any(a.key.path[0] == "safetyamp" for a in others)
-    for asset in others:
-        assert asset.op.retry_policy is None, f"{asset.key.to_user_string()} must not retry"
+    for key, policy in sources.items():
+        assert policy == [3, 10.0, "EXPONENTIAL", "PLUS_MINUS"], (key, policy)
+    others = {k: v for k, v in policies.items() if k.split("/")[0] not in SOURCE_GROUPS}
+    assert any(k.startswith("safetyamp/") for k in others) and any(k.startswith("desired/") for k in others)
+    assert {k: v for k, v in others.items() if v is not None} == {}, "sinks and desired steps must not retry"
 
 
 def test_no_sync_job_retries_ops_behind_the_assets_back() -> None:
@@ -47,8 +64,11 @@ def test_default_policy_backs_off_exponentially_with_jitter(monkeypatch: pytest.
     monkeypatch.delenv("SAFETYAMP_SOURCE_MAX_RETRIES", raising=False)
     monkeypatch.delenv("SAFETYAMP_SOURCE_RETRY_DELAY_SECONDS", raising=False)
     policy = source_retry_policy()
-    assert policy.max_retries == 3 and policy.delay == 10
+    assert policy is not None and policy.max_retries == 3 and policy.delay == 10
     assert policy.backoff == dg.Backoff.EXPONENTIAL and policy.jitter == dg.Jitter.PLUS_MINUS
+    monkeypatch.setenv("SAFETYAMP_SOURCE_MAX_RETRIES", "0")
+    assert source_retry_policy() is None  # off: no policy rather than "Exceeded max_retries of 0"
+    monkeypatch.delenv("SAFETYAMP_SOURCE_MAX_RETRIES")
     monkeypatch.setenv("SAFETYAMP_SOURCE_RETRY_DELAY_SECONDS", "-1")
     with pytest.raises(ValueError, match="SAFETYAMP_SOURCE_RETRY_DELAY_SECONDS"):
         source_retry_policy()
@@ -90,7 +110,7 @@ class _Store:
 
 def test_a_transient_source_failure_is_retried_and_the_read_succeeds() -> None:
     vista, store = _FlakyVista(), _Store()
-    policy = dg.RetryPolicy(max_retries=SOURCE_RETRY.max_retries or 1, delay=0.05)
+    policy = dg.RetryPolicy(max_retries=3, delay=0.05)
     # The same asset with a short delay (the production delay is 10 s).
     body = viewpoint_departments.op.compute_fn.decorated_fn  # type: ignore[union-attr]
     quick = dg.asset(key=["viewpoint", "departments"], retry_policy=policy)(body)

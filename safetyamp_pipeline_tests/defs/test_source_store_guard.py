@@ -58,9 +58,13 @@ def _sql_error() -> OperationalError:
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> Any:
+    """The step's own Failure (under Dagster's "Exceeded max_retries" when the source retried)."""
     failures = [e for e in result.all_events if e.is_step_failure]
     assert len(failures) == 1
-    return failures[0].event_specific_data.error
+    error = failures[0].event_specific_data.error
+    while error.cls_name != "Failure" and error.cause is not None:
+        error = error.cause
+    return error
 
 
 @pytest.mark.parametrize("exc", [_sql_error(), StoreUnavailable("sync store at sqlite:///x is unreachable")])

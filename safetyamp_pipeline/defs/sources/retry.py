@@ -33,9 +33,14 @@ def _number(name: str, default: float) -> float:
     return value
 
 
-def source_retry_policy() -> dg.RetryPolicy:
+def source_retry_policy() -> dg.RetryPolicy | None:
+    """None when retries are turned off (0): a policy of zero retries would only rename the
+    step's error to "Exceeded max_retries of 0"."""
+    max_retries = int(_number("SAFETYAMP_SOURCE_MAX_RETRIES", DEFAULT_MAX_RETRIES))
+    if max_retries == 0:
+        return None
     return dg.RetryPolicy(
-        max_retries=int(_number("SAFETYAMP_SOURCE_MAX_RETRIES", DEFAULT_MAX_RETRIES)),
+        max_retries=max_retries,
         delay=_number("SAFETYAMP_SOURCE_RETRY_DELAY_SECONDS", DEFAULT_DELAY_SECONDS),
         backoff=dg.Backoff.EXPONENTIAL,
         jitter=dg.Jitter.PLUS_MINUS,

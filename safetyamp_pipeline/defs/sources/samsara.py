@@ -53,8 +53,7 @@ def samsara_vehicles(
         number = None
         if driver_id:
             cached = cache.get(driver_id)
-            fresh = cached and now - datetime.fromisoformat(cached["fetched_at"]) < DRIVER_CACHE_MAX_AGE
-            if fresh:
+            if cached is not None and now - datetime.fromisoformat(cached["fetched_at"]) < DRIVER_CACHE_MAX_AGE:
                 number = cached["employee_number"]
             else:
                 lookups += 1
