@@ -36,7 +36,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -53,6 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.sql.elements import TextClause
 
@@ -133,6 +135,10 @@ class SharedRateBudget:
         self._sleep = sleep
         self._local = threading.local()
         self._engine = make_store_engine(url)
+        # An in-memory SQLite store is one shared connection: threads must take turns on it.
+        self._serial: AbstractContextManager[object] = (
+            threading.RLock() if isinstance(self._engine.pool, StaticPool) else nullcontext()
+        )
         if self.schema and self._engine.dialect.name == "sqlite":
             raise ValueError("a store schema is only supported on PostgreSQL, not on SQLite")
         self._md, self._budgets, self._slots = build_budget_tables(self.schema)
@@ -269,16 +275,25 @@ class SharedRateBudget:
             return float(value)  # type: ignore[arg-type]
         return time.time()
 
-    def _connect(self) -> Connection:
-        try:
-            return self._engine.connect()
-        except DBAPIError as exc:
-            raise StoreUnavailable(
-                f"sync store at {mask_url(self.url)} is unreachable for the rate budget: {type(exc.orig).__name__}"
-            ) from None
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        with self._serial:
+            try:
+                conn = self._engine.connect()
+            except DBAPIError as exc:
+                raise StoreUnavailable(
+                    f"sync store at {mask_url(self.url)} is unreachable for the rate budget: {type(exc.orig).__name__}"
+                ) from None
+            with conn:
+                yield conn
 
-    def _write(self) -> _WriteTransaction:
-        return _WriteTransaction(self._connect())
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite): committed on success, else rolled back."""
+        with self._connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
 
     def _create_tables(self) -> None:
         # Two processes starting at once may race to create the tables; the loser retries.
@@ -337,27 +352,6 @@ class _Statements:
                 "WHERE budget_key = :key AND slot = :slot AND nonce = :nonce AND spent_at < :stamp"
             ),
         )
-
-
-class _WriteTransaction:
-    """`with`: one write transaction on its own connection (BEGIN IMMEDIATE on SQLite)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> Connection:
-        self._conn.execution_options(**{WRITE_OPTION: True})
-        self._tx = self._conn.begin()
-        return self._conn
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        try:
-            if exc_type is None:
-                self._tx.commit()
-            else:
-                self._tx.rollback()
-        finally:
-            self._conn.close()
 
 
 def shared_budget_from_env(
