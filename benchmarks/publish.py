@@ -20,7 +20,8 @@ def render(outcome: dict[str, Any], command: str) -> str:
         "Written by `python -m benchmarks.run` at the end of a full run; do not edit by hand. "
         "Method and scenarios: `benchmarks/README.md`.",
         "",
-        f"* Run: {outcome['written_at']} (`{command}`), {outcome['total_seconds']:.0f} s in all",
+        f"* Run: {outcome['written_at']} (`{command}`), {outcome['total_seconds']:.0f} s in all, "
+        f"code at commit {outcome.get('commit', 'unknown')}",
         f"* Machine: {m['nproc']} CPUs, {m['memory_gb']} GB, Python {m['python']}, {m['platform']}",
         f"* Load average at start: {', '.join(str(x) for x in m['load_average_at_start'])}; "
         f"at end: {', '.join(str(x) for x in outcome.get('load_average_at_end', []))}",

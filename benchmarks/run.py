@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +51,7 @@ def run(workdir: Path, *, skip_scale: bool, repeats: int, quick: bool) -> dict[s
             results += scenarios.scale(scale, say, repeats, size)
     return {
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
         "quick": quick,
         "full": not quick and not skip_scale,
         "machine": info,
@@ -58,6 +60,17 @@ def run(workdir: Path, *, skip_scale: bool, repeats: int, quick: bool) -> dict[s
         "scenarios": results,
         "targets": report.targets(results),
     }
+
+
+def _commit() -> str:
+    """HEAD, marked ``+changes`` when the work tree differs from it (what was measured)."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + (" +changes" if dirty.stdout.strip() else "")
 
 
 def main(argv: list[str] | None = None) -> int:
