@@ -125,3 +125,22 @@ def test_a_job_and_a_vehicle_by_their_operator_keys(edited):
     assert (rows["assets"]["requested"], rows["assets"]["action"]) == (plate.lower(), "unchanged")
     site = next(s for s in run.state("safetyamp")["sites"] if s["id"] == sites[job]["id"])
     assert "Renamed On Demand" in site["name"]
+
+
+def test_a_twin_user_is_listed_by_the_no_duplicate_keys_check(edited):
+    """(Sink metadata, issue 15.6) Two SafetyAmp users with one emp_id: the reconcile's check names them."""
+    run, a, _ = edited
+    original = _user(run, a)
+    twin = run.safetyamp("POST", "/api/users", json={
+        "emp_id": original["emp_id"], "first_name": "Twin", "last_name": "Twin", "email": f"twin.{a}@example.test"})
+    assert twin.status_code == 201, twin.text
+    outcome = run.sync("safetyamp_reconcile")
+    assert outcome.success, outcome.failure
+    checks = [e.dagster_event.event_specific_data for e in run.instance.all_logs(outcome.run_id)
+              if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"]
+    users = next(c for c in checks if c.check_name == "no_duplicate_keys" and c.asset_key.path == ["safetyamp", "users"])
+    assert users.passed is False
+    rows = [r.data for r in users.metadata["records"].records]
+    assert rows == [{"key": a, "kept_id": original["id"], "duplicate_ids": str(twin.json()["data"]["id"])}]
+    sites = next(c for c in checks if c.check_name == "no_duplicate_keys" and c.asset_key.path == ["safetyamp", "sites"])
+    assert sites.passed is True and sites.metadata["records"].records == []

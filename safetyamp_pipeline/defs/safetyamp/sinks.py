@@ -37,6 +37,7 @@ RETRY_FAILED_TAG = "retry_failed"
 ALLOW_MASS_DEACTIVATION_TAG = "allow_mass_deactivation"
 CHANGE_COLUMNS = ("action", "key", "fields", "status", "error")
 FAILURE_COLUMNS = ("key", "action", "kind", "status", "error")
+DUPLICATE_COLUMNS = ("key", "kept_id", "duplicate_ids")
 
 
 def _tag(context: dg.AssetExecutionContext, name: str) -> bool:
@@ -187,13 +188,28 @@ def run_sink(
                 metadata={"drift": report.drift, "full_read": report.full_read},
                 description="A full read found SafetyAmp as we last left it.",
             ),
+            dg.AssetCheckResult(
+                check_name="no_duplicate_keys",
+                passed=not report.duplicates,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "duplicates": len(report.duplicates),
+                    "records": metadata_table(report.duplicates, DUPLICATE_COLUMNS),
+                },
+                description="No natural key (emp_id, job number, serial, title) is held by several SafetyAmp "
+                "records; the lowest id is synced, the others are listed.",
+            ),
         ],
     )
 
 
 def _checks(entity: str) -> list[dg.AssetCheckSpec]:
     key = ["safetyamp", entity]
-    return [dg.AssetCheckSpec("writes_succeeded", asset=key), dg.AssetCheckSpec("no_drift", asset=key)]
+    return [
+        dg.AssetCheckSpec("writes_succeeded", asset=key),
+        dg.AssetCheckSpec("no_drift", asset=key),
+        dg.AssetCheckSpec("no_duplicate_keys", asset=key),
+    ]
 
 
 def _sink_spec(entity: str, deps: list[list[str]], description: str) -> dict:
