@@ -9,9 +9,9 @@
   and fails as a whole when any page fails. SafetyAmp's cap on `limit` is undocumented and a
   server may silently grant fewer records per page than asked, so a page shorter than the limit
   ends a list only when it is empty or shorter than what the server is known to grant: the
-  largest page seen so far on that route (learned from the first page and kept for the client's
-  later listings; caps may differ per route). Until a page of that route was seen at least as
-  long as a short page, that short page costs one more request (the empty page after it).
+  largest page it has returned so far, on any list (DESIGN §7 speaks of one server cap; learned
+  from the first page and kept for the client's later listings). Until a page at least as long
+  was seen, a short page costs one more request (the empty page after it).
   Whether the server counts pages from 0 or from 1 (treating 0 as 1) is not documented either:
   the first listing starts at page 0 and, if page 1 repeats page 0, the client knows pages start
   at 1 and starts later listings there (one extra request per client at most).
@@ -116,8 +116,7 @@ class SafetyAmpClient:
             rng=rng,
         )
         self._first_page: int | None = None  # 0 or 1 once known (see module docstring)
-        # per route: the most records the server has returned on one page (a lower bound of its cap)
-        self._granted: dict[str, int] = {}
+        self._granted = 0  # the most records the server has returned on one page: a lower bound of its cap
 
     @property
     def stats(self) -> RequestStats:
@@ -150,10 +149,9 @@ class SafetyAmpClient:
                 # page 0 held records; a server counting from 1 answers page 1 with them again
                 self._first_page = 1 if items and new == 0 else 0
                 detected_now = self._first_page == 1
-            granted = self._granted.get(route, 0)
-            if not items or (len(items) < self.page_size and len(items) < granted):
+            if not items or (len(items) < self.page_size and len(items) < self._granted):
                 break
-            self._granted[route] = max(granted, len(items))
+            self._granted = max(self._granted, len(items))
             if new == 0 and not detected_now:
                 raise MalformedResponse(
                     f"SafetyAmp GET {route}: page {page} only repeats records already read; "

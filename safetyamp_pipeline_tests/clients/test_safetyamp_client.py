@@ -362,15 +362,15 @@ def test_a_server_that_grants_fewer_records_per_page_than_asked_is_read_whole(tm
     assert second_count == 3
 
 
-def test_a_short_list_costs_the_empty_page_and_an_exact_multiple_stops_at_the_empty_page(tmp_path: Path) -> None:
-    with emulator(tmp_path, users=40) as url:
+def test_a_short_page_ends_a_list_once_the_server_is_known_to_grant_more(tmp_path: Path) -> None:
+    with emulator(tmp_path, users=40, titles=3) as url:
         sa = client(url)
         assert len(sa.list("users")) == 40
         # 40 < 100 asked might be a cap: page 0, page 1 (repeats page 0), page 2 (empty).
         assert counts(url)["by_route"] == {"GET /api/users": 3}
         reset_counts(url)
-        assert len(sa.list("users")) == 40
-        assert counts(url)["by_route"] == {"GET /api/users": 2}  # pages 1 and the empty 2
+        assert len(sa.list("user_titles")) == 3  # 3 < the 40 the server granted: the end
+        assert counts(url)["by_route"] == {"GET /api/user_titles": 1}
     with emulator(tmp_path / "b", users=200) as url:
         sa = client(url)
         sa.list("users")
