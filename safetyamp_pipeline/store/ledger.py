@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from safetyamp_pipeline.store import codec
 from safetyamp_pipeline.store.base import StoreBase
@@ -15,6 +15,7 @@ from safetyamp_pipeline.store.engine import chunked
 from safetyamp_pipeline.store.rejections import Rejections
 
 LEDGER_STATUSES = frozenset({"ok", "failed", "planned", "skipped"})
+_ID_ONLY_MAX = 40
 _LEDGER_FIELDS = (
     "run_id",
     "entity",
@@ -119,17 +120,27 @@ class Ledger(Rejections, StoreBase):
 
     def ledger_prune_bodies(self, older_than: datetime) -> int:
         """Drop the record bodies (``before``/``after``: person data) of entries older than
-        ``older_than``; the entries themselves (who, what, when, status, fields) stay. Returns how
-        many entries lost their bodies."""
+        ``older_than``; the entries themselves (who, what, when, status, fields) stay, and ``after``
+        keeps only the written record's SafetyAmp ``id`` (the engine derives the assets it owns from
+        its creates). Returns how many entries were pruned."""
         lg = self._t.ledger
+        # An id-only body is at most ~30 characters; anything longer still holds record fields.
         stmt = (
-            update(lg)
+            select(lg.c.id, lg.c.after_json)
             .where(lg.c.at < require_aware(older_than, "older_than"))
-            .where(or_(lg.c.before_json.is_not(None), lg.c.after_json.is_not(None)))
-            .values(before_json=None, after_json=None)
+            .where(or_(lg.c.before_json.is_not(None), func.length(lg.c.after_json) > _ID_ONLY_MAX))
+        )
+        with self._read() as conn:
+            rows = [(row.id, _id_only(row.after_json)) for row in conn.execute(stmt)]
+        prune = (
+            update(lg)
+            .where(lg.c.id == bindparam("row_id"))
+            .values(before_json=None, after_json=bindparam("kept"))
         )
         with self._write() as conn:
-            return conn.execute(stmt).rowcount
+            for batch in chunked(rows, 2000):
+                conn.execute(prune, [{"row_id": row_id, "kept": kept} for row_id, kept in batch])
+        return len(rows)
 
     def _ledger_row(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         unknown = set(entry) - set(_LEDGER_FIELDS)
@@ -160,3 +171,11 @@ class Ledger(Rejections, StoreBase):
             "http_status": entry.get("http_status"),
             "error": entry.get("error"),
         }
+
+
+def _id_only(after_json: str | None) -> str | None:
+    """The pruned form of a ledger ``after`` body: ``{"id": <id>}`` when it names one."""
+    after = codec.loads(after_json)
+    if isinstance(after, Mapping) and after.get("id") is not None:
+        return codec.dumps({"id": after["id"]})
+    return None

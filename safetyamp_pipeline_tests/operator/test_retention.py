@@ -15,7 +15,8 @@ from safetyamp_pipeline_tests.store.conftest import StoreTarget, _pg_target
 
 NOW = datetime.now(UTC)
 BEFORE = {"emp_id": "7", "email": "jane.doe@example.com", "mobile_phone": "+13375550142"}
-AFTER = {**BEFORE, "email": "jane.d@example.com"}
+AFTER = {**BEFORE, "id": 4711, "email": "jane.d@example.com"}
+KEPT = {"id": 4711}  # the written record's SafetyAmp id outlives its body (owned assets come from it)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -37,7 +38,8 @@ def _seed(store) -> None:
 
 
 def _bodies(store) -> dict[str, tuple[bool, bool]]:
-    return {r["key"]: (r["before"] is not None, r["after"] is not None) for r in store.ledger_query()}
+    """Per key: (has a before body, has a full after body)."""
+    return {r["key"]: (r["before"] is not None, r["after"] not in (None, KEPT)) for r in store.ledger_query()}
 
 
 def _run(target: StoreTarget, **config) -> dg.ExecuteInProcessResult:
@@ -59,6 +61,8 @@ def test_old_bodies_are_dropped_and_the_entries_kept(target: StoreTarget):
     assert (old["action"], old["status"], old["changed_fields"], old["http_status"], old["run_id"]) == (
         "update", "ok", ["email"], 200, "run-old")
     assert rows["failed"]["error"] == "field email: taken"
+    assert old["after"] == KEPT and old["before"] is None and rows["failed"]["after"] is None
+    assert rows["recent"]["after"] == AFTER
     assert store.ledger_prune_bodies(NOW - timedelta(days=30)) == 0  # nothing left to drop
     store.close()
 
