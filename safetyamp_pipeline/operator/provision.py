@@ -92,6 +92,12 @@ class Provisioner:
         self._guard(entity, items, current)
         for item in items:
             results.append(self._apply(chosen[item.key][0], item, refs, report))
+        if entity == "assets" and not self.options.dry_run:
+            # As the sink does: the assets the sync created or matched are its own (only those retire).
+            ids = {str(i) for i in core_plan.matched_asset_ids(items)}
+            ids |= {str(r["id"]) for (e, _), r in self.applier.written.items() if e == entity and r.get("id") is not None}
+            if ids:
+                self.store.owned_add(entity, ids)
         return results
 
     def _read_one(self, entity: str, key: str, record_id: Any) -> dict | None:

@@ -114,7 +114,8 @@ def test_a_job_and_a_vehicle_by_their_operator_keys(edited):
         db.execute("UPDATE bJCJM SET Description = 'Renamed On Demand' WHERE trim(Job) = ?", (job.strip(),))
     vehicles = run.store.load_asset_value("samsara/vehicles")
     assets = run.store.mirror_records("assets")
-    plate = next(v["licensePlate"] for v in vehicles if v.get("licensePlate") and str(v.get("serial", "")).upper() in assets)
+    vehicle = next(v for v in vehicles if v.get("licensePlate") and str(v.get("serial", "")).upper() in assets)
+    plate = vehicle["licensePlate"]
     run.reset_requests()
     result = _provision(run, jobs=[job.rstrip(".")], vehicles=[plate.lower()])
     assert result.success
