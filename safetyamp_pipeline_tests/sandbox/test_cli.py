@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,12 +161,10 @@ def test_malformed_fixture_exits_2_naming_the_file_also_when_detached(
     (fixtures / "graph.json").write_text('{"users": [{"id": 1}]}')
     run = tmp_path / "run"
     sandbox_dirs.append(run)
-    started = time.monotonic()
     detached = cli("up", "--dir", str(run), "--fixtures", str(fixtures), "--detach")
     assert detached.returncode == 2
     lines = detached.stderr.strip().splitlines()
     assert len(lines) == 1 and str(fixtures / "graph.json") in lines[0] and "users[0].id" in lines[0]
-    assert time.monotonic() - started < 30
     assert not (run / "sandbox.pid").exists()
 
 

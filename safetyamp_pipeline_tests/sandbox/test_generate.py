@@ -222,17 +222,13 @@ def test_small_run_scales_every_part_down(small):
 
 
 @pytest.mark.slow
-def test_twenty_thousand_employees_scale_and_stay_fast(tmp_path):
-    import time
-
-    started = time.monotonic()
+def test_twenty_thousand_employees_scale(tmp_path):
+    # How long it takes is measured by `make bench` (scale20k), not asserted here.
     s = generate_dataset(tmp_path, employees=20_000, as_of=AS_OF)
-    elapsed = time.monotonic() - started
     assert s.employees_active + s.employees_terminated == 20_000
     assert 4_500 <= s.jobs_open + s.jobs_closed + s.jobs_pending <= 5_500
     assert s.vehicles == 800
     assert s.payroll_rows < 20_000 * 52 * 0.6
-    assert elapsed < 40, f"20k generation took {elapsed:.1f} s"
 
 
 # --------------------------------------------------------------------------------------- table columns
