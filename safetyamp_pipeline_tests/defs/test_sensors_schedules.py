@@ -29,10 +29,12 @@ def test_schedules_request_the_current_payroll_week() -> None:
     from safetyamp_pipeline.definitions import defs
 
     repository = defs().get_repository_def()
-    for schedule in (safetyamp_sync_hourly, safetyamp_reconcile_nightly):
-        with dg.build_schedule_context(repository_def=repository) as context:
-            request = schedule.evaluate_tick(context).run_requests[0]
-        assert request.partition_key == current_week_key()
+    # A schedule context reads its instance from a reference, so a real (temporary) instance is needed.
+    with dg.instance_for_test() as instance:
+        for schedule in (safetyamp_sync_hourly, safetyamp_reconcile_nightly):
+            with dg.build_schedule_context(instance=instance, repository_def=repository) as context:
+                request = schedule.evaluate_tick(context).run_requests[0]
+            assert request.partition_key == current_week_key()
     assert safetyamp_sync_hourly.cron_schedule == "0 * * * *"
     assert safetyamp_sync_hourly.execution_timezone == "America/Chicago"
 
@@ -56,10 +58,13 @@ def test_vista_change_sensor_requests_an_employee_sync_only_on_change(vista_db: 
     from safetyamp_pipeline.definitions import defs
 
     definitions = defs()
-    with dg.build_sensor_context(resources=resources, definitions=definitions) as context:
+    instance = dg.DagsterInstance.ephemeral()  # no sync run queued or running
+    with dg.build_sensor_context(instance=instance, resources=resources, definitions=definitions) as context:
         first = vista_change_sensor.evaluate_tick(context)
     assert not first.run_requests and first.cursor
-    with dg.build_sensor_context(cursor=first.cursor, resources={"vista": VistaResource()}, definitions=definitions) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=first.cursor, resources={"vista": VistaResource()}, definitions=definitions
+    ) as context:
         unchanged = vista_change_sensor.evaluate_tick(context)
     assert not unchanged.run_requests and unchanged.cursor == first.cursor
 
@@ -68,7 +73,9 @@ def test_vista_change_sensor_requests_an_employee_sync_only_on_change(vista_db: 
     from safetyamp_pipeline.clients.vista_connect import dispose_vista_engines
 
     dispose_vista_engines()
-    with dg.build_sensor_context(cursor=first.cursor, resources={"vista": VistaResource()}, definitions=definitions) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=first.cursor, resources={"vista": VistaResource()}, definitions=definitions
+    ) as context:
         changed = vista_change_sensor.evaluate_tick(context)
     assert len(changed.run_requests) == 1
     request = changed.run_requests[0]
