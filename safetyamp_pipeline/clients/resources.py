@@ -41,14 +41,19 @@ class SafetyAmpResource(dg.ConfigurableResource):
         from safetyamp_pipeline.clients.safetyamp import SafetyAmpClient
 
         if self._client is None or self._client.dry_run != dry_run:
+            from safetyamp_pipeline.store.rate_budget import shared_budget_from_env
+
+            token = _secrets().get("SAFETYAMP_TOKEN")
             self._client = SafetyAmpClient(
                 self.api_url,
-                _secrets().get("SAFETYAMP_TOKEN"),
+                token,
                 self.fqdn,
                 requests_per_window=self.requests_per_window,
                 window_seconds=self.window_seconds,
                 max_total_wait=self.max_total_wait_seconds,
                 dry_run=dry_run,
+                # One budget per token for every run and pod, kept in the sync store.
+                limiter=shared_budget_from_env(token, self.requests_per_window, self.window_seconds),
             )
         return self._client
 
@@ -156,7 +161,11 @@ class SyncSettingsResource(dg.ConfigurableResource):
     mirror_max_age_hours: float = 24.0
 
     def settings(self) -> SyncSettings:
-        return SyncSettings(
+        """The resource's fields win; every other business literal comes from its
+        ``SAFETYAMP_<FIELD>`` variable (sync/settings_env.py), else its default."""
+        from safetyamp_pipeline.sync.settings_env import sync_settings_from_env
+
+        return sync_settings_from_env(
             pr_company=self.pr_company,
             jc_company=self.jc_company,
             lookback_weeks=self.lookback_weeks,

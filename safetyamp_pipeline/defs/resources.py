@@ -20,6 +20,7 @@ from safetyamp_pipeline.clients.resources import (
     VistaResource,
 )
 from safetyamp_pipeline.logs import configure_logging
+from safetyamp_pipeline.sync.settings_env import sync_settings_from_env
 
 
 def automation_running(env: Mapping[str, str]) -> bool:
@@ -57,6 +58,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def build_resources(env: Mapping[str, str]) -> dict[str, dg.ConfigurableResource]:
     ca_bundle = env.get("SAFETYAMP_CA_BUNDLE") or None
+    settings = sync_settings_from_env(env)
     return {
         "safetyamp": SafetyAmpResource(
             api_url=env.get("SAFETYAMP_API_URL", "https://api.safetyamp.com"),
@@ -81,13 +83,21 @@ def build_resources(env: Mapping[str, str]) -> dict[str, dg.ConfigurableResource
             db_schema=env.get("SAFETYAMP_STORE_SCHEMA") or None,
         ),
         "sync_settings": SyncSettingsResource(
-            lookback_weeks=_int(env, "SAFETYAMP_LOOKBACK_WEEKS", 12),
-            employee_drop_share=_float(env, "SAFETYAMP_EMPLOYEE_DROP_SHARE", 0.20),
-            mass_deactivation_min=_int(env, "SAFETYAMP_MASS_DEACTIVATION_MIN", 5),
-            mass_deactivation_share=_float(env, "SAFETYAMP_MASS_DEACTIVATION_SHARE", 0.10),
+            pr_company=settings.pr_company,
+            jc_company=settings.jc_company,
+            lookback_weeks=settings.lookback_weeks,
+            terminated_window_days=settings.term_window_days,
+            root_cluster_name=settings.root_cluster_name,
+            default_role_name=settings.default_role_name,
+            timezone=settings.timezone,
+            country=settings.country,
+            default_state=settings.default_state,
+            vehicle_asset_type_name=settings.vehicle_asset_type_name,
+            vehicle_site_name=settings.vehicle_site_name,
+            mass_deactivation_min=settings.mass_deactivation_min,
+            mass_deactivation_share=settings.mass_deactivation_share,
+            employee_drop_share=settings.active_employee_drop_share,
             mirror_max_age_hours=_float(env, "SAFETYAMP_MIRROR_MAX_AGE_HOURS", 24.0),
-            pr_company=_int(env, "VIEWPOINT_PR_COMPANY", 1),
-            jc_company=_int(env, "VIEWPOINT_JC_COMPANY", 1),
         ),
     }
 
