@@ -16,13 +16,34 @@ from safetyamp_pipeline.core.models import DesiredSet, record_to_row
 from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.sync.calendar import lookback_keys, today_in_payroll_tz
 from safetyamp_pipeline.sync.masking import mask_record, mask_text
-from safetyamp_pipeline.sync.metadata import markdown_table
+from safetyamp_pipeline.sync.metadata import metadata_table
+from safetyamp_pipeline.sync.rejections import REJECTION_COLUMNS, fields_named, table_rows
 
 DESIRED_ISSUES_SUFFIX = "__issues"
 
 
+REJECTED_CHECK = "rejected_before_send"
+WARN_COLUMNS = ("key", "reason")
+
+
 def _check(name: str, entity: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=["desired", entity])
+
+
+def _checks(entity: str, *names: str) -> list[dg.AssetCheckSpec]:
+    """Every desired asset reports the records it holds back (``rejected_before_send``) and why."""
+    return [_check(REJECTED_CHECK, entity), *(_check(n, entity) for n in names)]
+
+
+def _rejected_check(desired: DesiredSet, description: str = "Records that cannot be sent to SafetyAmp, and why.") -> dg.AssetCheckResult:
+    rows = [{"key": r.key, "fields": fields_named(r.rejected), "reason": r.rejected} for r in desired.records if r.rejected]
+    return dg.AssetCheckResult(
+        check_name=REJECTED_CHECK,
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={"count": dg.MetadataValue.int(len(rows)), "rejected": metadata_table(table_rows(rows), REJECTION_COLUMNS)},
+    )
 
 
 def _rejected_rows(desired: DesiredSet) -> list[dict]:
@@ -31,19 +52,19 @@ def _rejected_rows(desired: DesiredSet) -> list[dict]:
 
 def _issue_rows(desired: DesiredSet, *, field: str | None = None, contains: str = "") -> list[dict]:
     return [
-        {"key": i.key, "field": i.field or "", "issue": mask_text(i.message)}
+        {"key": i.key, "reason": mask_text(i.message)}
         for i in desired.issues
         if (field is None or i.field == field) and contains.lower() in i.message.lower()
     ]
 
 
-def _warn(check_name: str, rows: list[dict], description: str) -> dg.AssetCheckResult:
+def _warn(check_name: str, rows: list[dict], description: str, columns: Sequence[str] = WARN_COLUMNS) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=check_name,
         passed=not rows,
         severity=dg.AssetCheckSeverity.WARN,
         description=description,
-        metadata={"count": dg.MetadataValue.int(len(rows)), "records": dg.MetadataValue.md(markdown_table(rows[:50]))},
+        metadata={"count": dg.MetadataValue.int(len(rows)), "records": metadata_table(rows, columns)},
     )
 
 
@@ -70,7 +91,7 @@ def _save(context: dg.AssetExecutionContext, store: SyncStoreResource, entity: s
         "rejected_before_send": dg.MetadataValue.int(rejected),
         "to_deactivate": dg.MetadataValue.int(deactivate),
         "issues": dg.MetadataValue.int(len(desired.issues)),
-        "preview": dg.MetadataValue.md(markdown_table(preview)),
+        "preview": metadata_table(preview, limit=10),
     }
 
 
@@ -87,12 +108,13 @@ def _load(context: dg.AssetExecutionContext, store: SyncStoreResource, key: str)
     kinds={"python"},
     deps=[["viewpoint", "departments"]],
     description="Cluster tree: root → one cluster per region → one cluster per PR department.",
+    check_specs=_checks("site_clusters"),
 )
 def desired_site_clusters(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
     desired = core_desired.desired_site_clusters(_load(context, store, "viewpoint/departments"), sync_settings.settings())
-    return dg.MaterializeResult(metadata=_save(context, store, "site_clusters", desired))
+    return dg.MaterializeResult(metadata=_save(context, store, "site_clusters", desired), check_results=[_rejected_check(desired)])
 
 
 @dg.asset(
@@ -101,7 +123,7 @@ def desired_site_clusters(
     kinds={"python"},
     deps=[["viewpoint", "jobs"], ["viewpoint", "departments"]],
     description="One site per open job (ext_id = trimmed job number) under its department's cluster.",
-    check_specs=[_check("jobs_without_cluster", "sites")],
+    check_specs=_checks("sites", "jobs_without_cluster"),
 )
 def desired_sites(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
@@ -113,7 +135,10 @@ def desired_sites(
     no_cluster += _issue_rows(desired, contains="cluster")
     return dg.MaterializeResult(
         metadata=_save(context, store, "sites", desired),
-        check_results=[_warn("jobs_without_cluster", no_cluster, "Open jobs whose contract department has no cluster get no site.")],
+        check_results=[
+            _rejected_check(desired),
+            _warn("jobs_without_cluster", no_cluster, "Open jobs whose contract department has no cluster get no site."),
+        ],
     )
 
 
@@ -123,12 +148,13 @@ def desired_sites(
     kinds={"python"},
     deps=[["viewpoint", "employees"]],
     description="User titles from udEmpTitle (trimmed, spaces collapsed, most common spelling).",
+    check_specs=_checks("titles"),
 )
 def desired_titles(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
     desired = core_desired.desired_titles(_load(context, store, "viewpoint/employees"), sync_settings.settings())
-    return dg.MaterializeResult(metadata=_save(context, store, "titles", desired))
+    return dg.MaterializeResult(metadata=_save(context, store, "titles", desired), check_results=[_rejected_check(desired)])
 
 
 def load_lookback_payroll(store: SyncStoreResource, weeks: int, run_id: str | None = None) -> list[dict]:
@@ -155,11 +181,7 @@ def _duplicate_rows(records: Sequence, field: str) -> list[dict]:
     deps=[["viewpoint", "employees"], ["viewpoint", "job_assignments"], ["entra", "users"], ["viewpoint", "jobs"], ["viewpoint", "departments"]],
     description="One user per active employee (emp_id), a deactivation intent per terminated one; "
     "email from Entra when it matches, home site from the latest job in the look-back window.",
-    check_specs=[
-        _check("rejected_before_send", "users"),
-        _check("duplicate_emails_and_phones", "users"),
-        _check("home_site_fallbacks", "users"),
-    ],
+    check_specs=_checks("users", "duplicate_emails_and_phones", "home_site_fallbacks"),
 )
 def desired_users(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
@@ -176,12 +198,12 @@ def desired_users(
     )
     rejected = _rejected_rows(desired)
     duplicates = [r for r in rejected if "duplicate" in r["reason"].lower() or "already" in r["reason"].lower()]
-    duplicates += [{"key": i["key"], "reason": i["issue"]} for i in _issue_rows(desired, field="mobile_phone")]
+    duplicates += _issue_rows(desired, field="mobile_phone")
     home = [r for r in rejected if "home site" in r["reason"].lower()] + _issue_rows(desired, contains="home site")
     return dg.MaterializeResult(
         metadata=_save(context, store, "users", desired),
         check_results=[
-            _warn("rejected_before_send", rejected, "Employees that cannot be sent to SafetyAmp, and why."),
+            _rejected_check(desired, "Employees that cannot be sent to SafetyAmp, and why."),
             _warn("duplicate_emails_and_phones", duplicates, "Duplicated e-mails (rejected) and mobile phones (dropped)."),
             _warn("home_site_fallbacks", home, "Employees without a job in the look-back window (region office or unresolved)."),
         ],
@@ -194,7 +216,7 @@ def desired_users(
     kinds={"python"},
     deps=[["samsara", "vehicles"]],
     description="One asset per Samsara vehicle (by serial), active; the driver linked by employee number.",
-    check_specs=[_check("vehicles_without_serial", "assets")],
+    check_specs=_checks("assets", "vehicles_without_serial"),
 )
 def desired_assets(
     context: dg.AssetExecutionContext, store: SyncStoreResource, sync_settings: SyncSettingsResource
@@ -203,5 +225,8 @@ def desired_assets(
     no_serial = [r for r in _rejected_rows(desired) if "serial" in r["reason"].lower()]
     return dg.MaterializeResult(
         metadata=_save(context, store, "assets", desired),
-        check_results=[_warn("vehicles_without_serial", no_serial, "Vehicles without a serial cannot be matched.")],
+        check_results=[
+            _rejected_check(desired),
+            _warn("vehicles_without_serial", no_serial, "Vehicles without a serial cannot be matched."),
+        ],
     )

@@ -7,11 +7,12 @@ from datetime import timedelta
 import dagster as dg
 
 from safetyamp_pipeline.clients.resources import SyncSettingsResource, SyncStoreResource, VistaResource
+from safetyamp_pipeline.core.rows import is_active_employee
 from safetyamp_pipeline.defs.sources.retry import SOURCE_RETRY
 from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.sync.calendar import PAYROLL_WEEKS, today_in_payroll_tz, week_bounds, weeks_to_load
 from safetyamp_pipeline.sync.count_guard import check_count
-from safetyamp_pipeline.sync.metadata import markdown_table, source_metadata
+from safetyamp_pipeline.sync.metadata import metadata_table, source_metadata
 
 SOURCE_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3))
 EMPLOYEE_BASELINE_KEY = "checks/viewpoint_employees_active_baseline"
@@ -73,7 +74,8 @@ def viewpoint_jobs(
 
 
 def _active_count(rows: list[dict]) -> int:
-    return sum(1 for r in rows if r.get("TermDate") in (None, ""))
+    """Active as the sync treats them (a rehire whose old TermDate was left in place is active)."""
+    return sum(1 for r in rows if is_active_employee(r))
 
 
 @dg.asset(
@@ -210,7 +212,7 @@ def viewpoint_job_assignments(
                 )
             )
     context.log.info("Loaded payroll weeks %s", ", ".join(f"{w['week']} ({w['rows']} rows)" for w in loaded))
-    weeks_table = dg.MetadataValue.md(markdown_table(loaded))
+    weeks_table = metadata_table(loaded, ["week", "rows"], limit=None)
     if len(own) == 1:
         return dg.MaterializeResult(metadata=source_metadata(own_rows, weeks_loaded=weeks_table))
     return dg.MaterializeResult(
