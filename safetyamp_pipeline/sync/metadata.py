@@ -83,22 +83,6 @@ def metadata_table(
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """Deprecated: a markdown rendering kept for callers not yet moved to `metadata_table`."""
-    if not rows:
-        return "_none_"
-    cols = list(columns or rows[0].keys())
-
-    def text(value: Any) -> str:
-        cell = "" if value is None else str(value)
-        cell = cell.replace("|", "\\|").replace("\n", " ")
-        return cell if len(cell) <= 60 else cell[:57] + "..."
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(text(row.get(c)) for c in cols) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def source_metadata(rows: Sequence[Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
     """Row count, column schema and a masked preview table for a source or desired-state asset."""
     return {

@@ -67,3 +67,13 @@ def test_a_new_run_replaces_the_entitys_rows(tmp_path):
     store.rejections_replace("users", "run-2", [{"key": "2", "reason": "field zip_code", "fields": ["zip_code"]}])
     assert [(r["entity"], r["key"], r["run_id"]) for r in store.rejections_last()] == [
         ("sites", "100.", "run-1"), ("users", "2", "run-2")]
+
+
+def test_the_desired_check_shows_the_same_rows(pipeline, synced):
+    rows = json.loads(pipeline("rejected", "--entity", "users", "--format", "json").out)
+    listed = {mask_text(r["key"]): (", ".join(r["fields"]), mask_text(r["reason"])) for r in rows}
+    checks = [e.dagster_event.event_specific_data for e in synced.run.instance.all_logs(synced.first.run_id)
+              if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"]
+    check = next(c for c in checks if c.asset_key.path == ["desired", "users"] and c.check_name == "rejected_before_send")
+    shown = {r.data["key"]: (r.data["fields"], r.data["reason"]) for r in check.metadata["rejected"].records}
+    assert shown and all(listed[key] == value for key, value in shown.items())
