@@ -49,3 +49,20 @@ def test_the_cli_plans_with_the_configured_literals(pipeline, synced, monkeypatc
     monkeypatch.setenv("SAFETYAMP_MASS_DEACTIVATION_MIN", "many")
     failed = pipeline("explain", "vehicle", vehicle.key)
     assert failed.code == 2 and "SAFETYAMP_MASS_DEACTIVATION_MIN must be an integer" in failed.err
+
+
+def test_a_job_uses_the_configured_vehicle_asset_type(synced):
+    import dagster as dg
+
+    from safetyamp_pipeline.sync.headless import run_job
+
+    env = {**synced.run.env, "SAFETYAMP_VEHICLE_ASSET_TYPE_NAME": "Boats"}
+    outcome = run_job(env, instance=synced.run.instance, tags={"dry_run": "true"},
+                      selection=[dg.AssetKey(["safetyamp", "assets"])])
+    assert outcome.success, outcome.failure
+    assets = outcome.sinks["assets"]
+    sendable = [r for r in synced.desired("desired/assets") if not r.rejected]
+    assert assets["rejected_before_send"] >= len(sendable) > 0
+    assert assets["planned_create"] + assets["planned_update"] == 0
+    reasons = [r.data["reason"] for r in assets["rejected"].records]
+    assert sum("asset type 'Boats' is not in SafetyAmp" in reason for reason in reasons) == len(sendable)
