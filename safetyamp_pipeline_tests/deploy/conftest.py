@@ -58,11 +58,12 @@ def rendered_instance(rendered: list[dict[str, Any]]) -> dict[str, Any]:
 def postgres_database() -> Iterator[str]:
     """A fresh, empty database on the local PostgreSQL server; dropped afterwards.
     Yields its SQLAlchemy/libpq URL."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server reachable at {PG_ADMIN_URL}: {exc}".strip())
+    import psycopg2
+
+    from safetyamp_pipeline_tests.store.conftest import require_pg
+
+    require_pg()  # skips locally without a server; fails under SAFETYAMP_REQUIRE_PG=1 (CI)
+    admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=3)
     admin.autocommit = True
     name = f"dagster_test_{secrets.token_hex(4)}"
     with admin.cursor() as cursor:
