@@ -5,6 +5,7 @@ import dagster as dg
 
 from safetyamp_pipeline.clients.resources import GraphResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.defs.sources.retry import SOURCE_RETRY
+from safetyamp_pipeline.defs.sources.schema import inferred_schema, table_metadata
 from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.defs.sources.viewpoint import ALLOW_EMPLOYEE_DROP_TAG, SOURCE_FRESHNESS
 from safetyamp_pipeline.sync.count_guard import check_count
@@ -70,7 +71,10 @@ def entra_users(
             baseline, with_email, allowed_drop * 100, ALLOW_EMPLOYEE_DROP_TAG,
         )
     return dg.MaterializeResult(
-        metadata=source_metadata(users, enabled=dg.MetadataValue.int(enabled)),
+        metadata={
+            **source_metadata(users, enabled=dg.MetadataValue.int(enabled)),
+            **table_metadata(inferred_schema(users, ENTRA_FIELDS), len(users)),
+        },
         check_results=[
             dg.AssetCheckResult(
                 check_name="email_count_stable",

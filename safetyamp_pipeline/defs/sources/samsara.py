@@ -8,6 +8,7 @@ import dagster as dg
 from safetyamp_pipeline.clients.resources import SamsaraResource, SyncSettingsResource, SyncStoreResource
 from safetyamp_pipeline.core.driver_link import driver_employee_number
 from safetyamp_pipeline.defs.sources.retry import SOURCE_RETRY
+from safetyamp_pipeline.defs.sources.schema import inferred_schema, table_metadata
 from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.defs.sources.viewpoint import SOURCE_FRESHNESS
 from safetyamp_pipeline.store import MissingAssetValue
@@ -15,6 +16,8 @@ from safetyamp_pipeline.sync.metadata import source_metadata
 
 DRIVER_CACHE_KEY = "samsara/driver_employee_numbers"
 DRIVER_CACHE_MAX_AGE = timedelta(hours=24)
+# The vehicle columns the sync uses (a vehicle also carries nested Samsara objects).
+VEHICLE_COLUMNS = ("id", "name", "vin", "licensePlate", "serial", "vehicleRegulationMode", "driverEmployeeNumber")
 
 
 def _load_driver_cache(store) -> dict[str, dict]:
@@ -66,10 +69,10 @@ def samsara_vehicles(
         sync_store.save_asset_value("samsara/vehicles", vehicles, run_id=context.run.run_id)
     linked = sum(1 for v in vehicles if v.get("driverEmployeeNumber"))
     context.log.info("Read %d vehicles (%d with a linked driver, %d driver look-ups)", len(vehicles), linked, lookups)
-    preview = [
-        {k: v.get(k) for k in ("id", "name", "vin", "licensePlate", "serial", "vehicleRegulationMode", "driverEmployeeNumber")}
-        for v in vehicles
-    ]
+    preview = [{k: v.get(k) for k in VEHICLE_COLUMNS} for v in vehicles]
     return dg.MaterializeResult(
-        metadata=source_metadata(preview, linked_drivers=linked, driver_lookups=dg.MetadataValue.int(lookups))
+        metadata={
+            **source_metadata(preview, linked_drivers=linked, driver_lookups=dg.MetadataValue.int(lookups)),
+            **table_metadata(inferred_schema(preview, VEHICLE_COLUMNS), len(vehicles)),
+        }
     )

@@ -9,6 +9,13 @@ import dagster as dg
 from safetyamp_pipeline.clients.resources import SyncSettingsResource, SyncStoreResource, VistaResource
 from safetyamp_pipeline.core.rows import is_active_employee
 from safetyamp_pipeline.defs.sources.retry import SOURCE_RETRY
+from safetyamp_pipeline.defs.sources.schema import (
+    DEPARTMENTS_SCHEMA,
+    EMPLOYEES_SCHEMA,
+    JOB_ASSIGNMENTS_SCHEMA,
+    JOBS_SCHEMA,
+    table_metadata,
+)
 from safetyamp_pipeline.defs.sources.store_guard import guarded_store
 from safetyamp_pipeline.sync.calendar import PAYROLL_WEEKS, today_in_payroll_tz, week_bounds, weeks_to_load
 from safetyamp_pipeline.sync.count_guard import check_count
@@ -38,7 +45,7 @@ def viewpoint_departments(
     with guarded_store("viewpoint/departments"):
         store.get_store().save_asset_value("viewpoint/departments", rows, run_id=context.run.run_id)
     context.log.info("Read %d departments from Vista", len(rows))
-    return dg.MaterializeResult(metadata=source_metadata(rows))
+    return dg.MaterializeResult(metadata={**source_metadata(rows), **table_metadata(DEPARTMENTS_SCHEMA, len(rows))})
 
 
 @dg.asset(
@@ -60,7 +67,7 @@ def viewpoint_jobs(
     duplicates = sorted(job for job, n in counts.items() if n > 1)
     context.log.info("Read %d open jobs from Vista", len(rows))
     return dg.MaterializeResult(
-        metadata=source_metadata(rows),
+        metadata={**source_metadata(rows), **table_metadata(JOBS_SCHEMA, len(rows))},
         check_results=[
             dg.AssetCheckResult(
                 check_name="job_numbers_unique",
@@ -136,7 +143,10 @@ def viewpoint_employees(
             baseline, active, allowed_drop * 100, ALLOW_EMPLOYEE_DROP_TAG,
         )
     return dg.MaterializeResult(
-        metadata=source_metadata(rows, active=dg.MetadataValue.int(active), terminated=len(rows) - active),
+        metadata={
+            **source_metadata(rows, active=dg.MetadataValue.int(active), terminated=len(rows) - active),
+            **table_metadata(EMPLOYEES_SCHEMA, len(rows)),
+        },
         check_results=[
             dg.AssetCheckResult(
                 check_name="employee_numbers_unique",
@@ -208,13 +218,26 @@ def viewpoint_job_assignments(
                 dg.AssetMaterialization(
                     asset_key=context.asset_key,
                     partition=week,
-                    metadata={"dagster/row_count": len(rows), "loaded_by_run_of": ", ".join(sorted(own))[:200]},
+                    metadata={
+                        **table_metadata(JOB_ASSIGNMENTS_SCHEMA, len(rows)),
+                        "loaded_by_run_of": ", ".join(sorted(own))[:200],
+                    },
                 )
             )
     context.log.info("Loaded payroll weeks %s", ", ".join(f"{w['week']} ({w['rows']} rows)" for w in loaded))
     weeks_table = metadata_table(loaded, ["week", "rows"], limit=None)
     if len(own) == 1:
-        return dg.MaterializeResult(metadata=source_metadata(own_rows, weeks_loaded=weeks_table))
+        return dg.MaterializeResult(
+            metadata={
+                **source_metadata(own_rows, weeks_loaded=weeks_table),
+                **table_metadata(JOB_ASSIGNMENTS_SCHEMA, len(own_rows)),
+            }
+        )
+    # One result for several partitions: a row count would be read as each week's, so none.
     return dg.MaterializeResult(
-        metadata={"weeks_loaded": weeks_table, "range_rows": dg.MetadataValue.int(sum(w["rows"] for w in loaded))}
+        metadata={
+            "weeks_loaded": weeks_table,
+            "range_rows": dg.MetadataValue.int(sum(w["rows"] for w in loaded)),
+            **table_metadata(JOB_ASSIGNMENTS_SCHEMA, None),
+        }
     )
