@@ -1,0 +1,50 @@
+"""The engine's apply step (sync/apply.py via the Reconciler) with a stand-in SafetyAmp and a real
+SQLite store: conflicts heal on one re-read per entity and run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from safetyamp_pipeline.clients.errors import ValidationRejected
+from safetyamp_pipeline.core.models import DesiredRecord
+from safetyamp_pipeline.core.settings import SyncSettings
+from safetyamp_pipeline.store import SyncStore
+from safetyamp_pipeline.sync.reconcile import Reconciler, SinkOptions
+
+
+class HandKeptTenant:
+    """SafetyAmp where someone created the titles by hand after the sync's last read."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.titles = [{"id": 100 + n, "name": name} for n, name in enumerate(names)]
+        self.lists = 0
+        self.creates = 0
+
+    def list(self, entity: str) -> list[dict[str, Any]]:
+        assert entity == "user_titles"
+        self.lists += 1
+        return [dict(t) for t in self.titles]
+
+    def create(self, entity: str, payload: Any) -> dict[str, Any]:
+        self.creates += 1
+        raise ValidationRejected("SafetyAmp POST /api/user_titles: 422", status=422,
+                                 errors={"name": ["The name has already been taken."]})
+
+    def update(self, entity: str, record_id: Any, payload: Any, method: str = "PATCH") -> dict[str, Any]:
+        raise AssertionError("no update expected")
+
+
+def test_twenty_conflicts_cost_one_re_read(tmp_path: Path) -> None:
+    names = [f"Title {n:02d}" for n in range(20)]
+    tenant = HandKeptTenant(names)
+    store = SyncStore(f"sqlite:///{tmp_path / 'store.db'}")
+    store.mirror_replace("user_titles", {}, read_at=datetime.now(UTC))  # a fresh mirror without them
+    desired = [DesiredRecord("user_titles", name.casefold(), {"name": name}) for name in names]
+    reconciler = Reconciler(tenant, store, SyncSettings(), SinkOptions(run_id="r1"))
+    report = reconciler.reconcile("user_titles", desired, [])
+    assert tenant.creates == 20
+    assert tenant.lists == 1
+    assert report.healed == 20 and report.unchanged == 20 and report.failed == 0
+    assert {r["id"] for r in store.mirror_records("user_titles").values()} == {t["id"] for t in tenant.titles}
