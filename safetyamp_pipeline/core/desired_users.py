@@ -3,6 +3,9 @@
 Rules (docs/business-rules.md): population, email precedence, phones, home site (latest open job
 in the look-back window, else the region office), terminated -> deactivate, batch uniqueness of
 email and mobile phone.
+
+The joins (employee -> current job, -> Entra mail) are dict look-ups: 0.014 s at 20k employees,
+where a pandas merge and back to records took 0.15-0.20 s (issue 20.4).
 """
 
 from __future__ import annotations
@@ -85,7 +88,10 @@ def latest_jobs(
     """Employee -> job of the latest PREndDate within the look-back window, on an open job of the
     payroll company (joined on bPRJC.JCCo); ties: most hours that week, then the lowest job number.
 
-    One pass over the rows with per-raw-value caches (this loop sees ~500k rows)."""
+    One pass over the rows with per-raw-value caches (this loop sees ~500k rows). Plain Python on
+    purpose (issue 20.4): at 20k employees / 500k rows the best pandas version (factorized integer
+    codes, same result) took 0.36-0.38 s CPU against 0.34-0.39 s here, plus 0.22 s to import
+    pandas, and pandas' numpy scalars slip past the normalizers (`as_int(numpy.int64)` is None)."""
     cutoff = as_of - _dt.timedelta(weeks=settings.lookback_weeks)
     upper = as_of + _dt.timedelta(days=6)  # the pay period containing as_of may end after it
     company = settings.pr_company
