@@ -29,7 +29,7 @@ SOURCES = (
 
 
 @pytest.fixture(scope="module")
-def sources_read(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SandboxRun, dict[str, dict[str, Any]]]]:
+def sources_read(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SandboxRun, dict[str, dict[str, Any]], str]]:
     """One run of `safetyamp_sync` limited to the source assets; metadata of each source's latest
     materialization (the current week's for job_assignments)."""
     sandbox, run = start_run(tmp_path_factory.mktemp("catalog"), employees=40)
@@ -46,7 +46,7 @@ def sources_read(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[San
             materialization = own[0].asset_materialization
             assert materialization is not None
             metadata["/".join(key)] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-        yield run, metadata
+        yield run, metadata, outcome.run_id
     finally:
         run.instance.dispose()
         sandbox.stop()
@@ -64,7 +64,7 @@ def _count(run: SandboxRun, sql: str) -> int:
 
 
 def test_vista_sources_report_their_sql_columns_and_row_counts(sources_read) -> None:
-    run, metadata = sources_read
+    run, metadata, _ = sources_read
     departments = metadata["viewpoint/departments"]
     assert _columns(departments) == {
         "PRCo": "TINYINT", "PRDept": "VARCHAR(10)", "Description": "VARCHAR(60)", "udRegion": "VARCHAR(30)"
@@ -94,7 +94,7 @@ def test_vista_sources_report_their_sql_columns_and_row_counts(sources_read) -> 
 
 
 def test_entra_and_samsara_report_inferred_columns_and_row_counts(sources_read) -> None:
-    run, metadata = sources_read
+    run, metadata, _ = sources_read
     users = metadata["entra/users"]
     assert _columns(users) == {
         "id": "string", "employeeId": "string", "mail": "string", "userPrincipalName": "string", "accountEnabled": "bool"
@@ -123,10 +123,10 @@ def test_inferred_types_skip_nulls_and_name_what_cannot_be_typed() -> None:
 
 
 def test_the_payroll_look_back_weeks_carry_the_schema_too(sources_read) -> None:
-    run, _ = sources_read
+    run, _, run_id = sources_read
     key = dg.AssetKey(["viewpoint", "job_assignments"])
     records = run.instance.fetch_materializations(key, limit=100).records
-    others = [r for r in records if r.partition_key != current_week_key()]
+    others = [r for r in records if r.run_id == run_id and r.partition_key != current_week_key()]
     assert others, "a first sync fills the look-back weeks"
     for record in others:
         materialization = record.asset_materialization
@@ -134,3 +134,30 @@ def test_the_payroll_look_back_weeks_carry_the_schema_too(sources_read) -> None:
         assert "dagster/column_schema" in materialization.metadata
         stored = run.store.load_asset_partitions("viewpoint/job_assignments", [record.partition_key])
         assert getattr(materialization.metadata["dagster/row_count"], "value", None) == len(stored)
+
+
+def test_a_range_run_reports_the_schema_but_no_per_week_row_count(sources_read) -> None:
+    """One result covers every week of a backfill range: a row count there would be shown as each
+    week's, so the range run reports its total as `range_rows` instead."""
+    from safetyamp_pipeline.definitions import defs
+    from safetyamp_pipeline.sync.calendar import PAYROLL_WEEKS
+    from safetyamp_pipeline.sync.headless import environment
+
+    run, _, _ = sources_read
+    key = dg.AssetKey(["viewpoint", "job_assignments"])
+    weeks = PAYROLL_WEEKS.get_partition_keys()[-6:-3]
+    with environment(run.env):
+        job = defs().resolve_job_def("safetyamp_sync")
+        result = job.execute_in_process(
+            instance=run.instance,
+            tags={"dagster/asset_partition_range_start": weeks[0], "dagster/asset_partition_range_end": weeks[-1]},
+            asset_selection=[key],
+        )
+    assert result.success
+    events = [e.step_materialization_data.materialization for e in result.get_asset_materialization_events()]
+    assert sorted(m.partition for m in events if m.partition) == weeks
+    stored = sum(len(run.store.load_asset_partitions("viewpoint/job_assignments", [w])) for w in weeks)
+    for materialization in events:
+        assert "dagster/column_schema" in materialization.metadata
+        assert "dagster/row_count" not in materialization.metadata
+        assert getattr(materialization.metadata["range_rows"], "value", None) == stored
