@@ -101,3 +101,19 @@ def test_make_sync_draws_a_bar_on_a_terminal_and_nothing_elsewhere():
         ProgressReporter("safetyamp/users", log, clock=clock)(0, 5)
     assert pipe.getvalue() == ""  # plain log lines only
     assert log.lines[-1] == "safetyamp/users: 0/5 writes (0%)"
+
+
+def test_a_real_sync_logs_progress_lines_per_sink(synced):
+    import re
+
+    logs = synced.run.instance.all_logs(synced.first.run_id)
+    pattern = re.compile(r"^safetyamp/users: (done: )?(\d+)/(\d+) writes")
+    lines = [m for m in (pattern.match(e.user_message) for e in logs) if m]
+    planned = synced.first.sinks["users"]["planned_create"] + synced.first.sinks["users"]["planned_update"] \
+        + synced.first.sinks["users"]["planned_deactivate"]
+    assert planned > 20 and lines
+    assert {int(m.group(3)) for m in lines} == {planned}
+    assert lines[0].group(2) == "0" and lines[-1].group(1) == "done: " and int(lines[-1].group(2)) == planned
+    done = [int(m.group(2)) for m in lines]
+    step = max(1, planned // 20)
+    assert done == sorted(done) and set(range(0, planned, step)) <= set(done)  # start, every 5 %, end
