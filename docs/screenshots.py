@@ -176,12 +176,26 @@ def shoot_checks(ui: DagsterUI, page: Any, path: Path) -> None:
     page.screenshot(path=path)
 
 
+FIRST_SYNC_QUERY = """{ runsOrError(filter: {pipelineName: "safetyamp_sync"}, limit: 10) {
+  ... on Runs { results { runId } } } }"""
+
+
+def shoot_progress_log(ui: DagsterUI, page: Any, path: Path) -> None:
+    """The first sync's run log filtered on the sinks' progress lines (done/planned, rate, ETA)."""
+    run_id = ui.graphql(FIRST_SYNC_QUERY)["runsOrError"]["results"][-1]["runId"]
+    _open(page, f"{ui.url}/runs/{run_id}?logs={urllib.parse.quote('writes (')}")  # the log's text filter
+    page.get_by_text("writes (100%)", exact=False).first.wait_for()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=path)
+
+
 SHOTS = {
     "asset-graph.png": shoot_asset_graph,
     "sink-metadata.png": shoot_sink_metadata,
     "sink-plots.png": shoot_sink_plots,
     "checks.png": shoot_checks,
     "provision-launchpad.png": shoot_provision_launchpad,
+    "progress-log.png": shoot_progress_log,
 }
 
 
