@@ -10,6 +10,7 @@ reads the sink's materialization metadata back. ``docs/screenshots.py`` reuses :
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -29,29 +30,15 @@ LOCATION = "safetyamp_pipeline"
 REPOSITORY = "__repository__"
 SYNC_JOB = "safetyamp_sync"
 
-EXPECTED_ASSETS = {
-    "viewpoint/departments", "viewpoint/jobs", "viewpoint/employees", "viewpoint/job_assignments",
-    "entra/users", "samsara/vehicles",
-    "desired/site_clusters", "desired/sites", "desired/titles", "desired/users", "desired/assets",
-    "safetyamp/site_clusters", "safetyamp/sites", "safetyamp/user_titles", "safetyamp/users", "safetyamp/assets",
-}
+# What the webserver must serve is the reviewed graph snapshot (defs/test_graph_snapshot.py keeps it
+# equal to the code location's definitions); this test proves the running webserver serves all of it.
+GRAPH_SNAPSHOT = json.loads((REPO_ROOT / "safetyamp_pipeline_tests" / "defs" / "graph_snapshot.json").read_text())
+EXPECTED_ASSETS = set(GRAPH_SNAPSHOT["assets"])
 SINKS = ("site_clusters", "sites", "user_titles", "users", "assets")
-EXPECTED_CHECKS = {
-    ("viewpoint/employees", "active_count_stable"),
-    ("viewpoint/employees", "employee_numbers_unique"),
-    ("viewpoint/employees", "names_present"),
-    ("viewpoint/jobs", "job_numbers_unique"),
-    ("entra/users", "email_count_stable"),
-    ("desired/sites", "jobs_without_cluster"),
-    ("desired/users", "duplicate_emails_and_phones"),
-    ("desired/users", "home_site_fallbacks"),
-    ("desired/users", "rejected_before_send"),
-    ("desired/assets", "vehicles_without_serial"),
-    *{(f"safetyamp/{sink}", check) for sink in SINKS for check in ("no_drift", "writes_succeeded")},
-}
-EXPECTED_JOBS = {"safetyamp_sync", "safetyamp_reconcile", "safetyamp_employee_sync"}
-EXPECTED_SCHEDULES = {"safetyamp_sync_hourly", "safetyamp_reconcile_nightly"}
-EXPECTED_SENSORS = {"vista_change_sensor", "sync_alerts"}
+EXPECTED_CHECKS = {(asset, check["name"]) for asset, node in GRAPH_SNAPSHOT["assets"].items() for check in node["checks"]}
+EXPECTED_JOBS = set(GRAPH_SNAPSHOT["jobs"])
+EXPECTED_SCHEDULES = set(GRAPH_SNAPSHOT["schedules"])
+EXPECTED_SENSORS = set(GRAPH_SNAPSHOT["sensors"])
 
 UI_EMPLOYEES = 120
 UI_SEED = 11
