@@ -12,7 +12,6 @@ from safetyamp_pipeline.store import codec
 from safetyamp_pipeline.store.base import StoreBase
 from safetyamp_pipeline.store.codec import require_aware
 from safetyamp_pipeline.store.engine import chunked
-from safetyamp_pipeline.store.rejections import Rejections
 
 LEDGER_STATUSES = frozenset({"ok", "failed", "planned", "skipped"})
 _ID_ONLY_MAX = 40
@@ -31,8 +30,7 @@ _LEDGER_FIELDS = (
 )
 
 
-# Rejections ride on the ledger mixin until SyncStore lists them itself (requests.md).
-class Ledger(Rejections, StoreBase):
+class Ledger(StoreBase):
     def ledger_append(
         self,
         *,
