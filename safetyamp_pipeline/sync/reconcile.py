@@ -42,6 +42,7 @@ __all__ = [
 WRITE_ACTIONS = ("create", "update", "deactivate")
 CONSECUTIVE_TRANSIENT_LIMIT = 10
 OWNED_ENTITIES = ("assets",)  # entities whose records are retired only when the sync owns them
+Progress = Callable[[int, int], None]  # (write items handled, write items planned)
 RETRY_PASSES = 3  # extra passes over transient failures in the same run, while each one makes progress
 
 
@@ -87,6 +88,7 @@ class Reconciler:
         options: SinkOptions,
         log: logging.Logger | Any = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        progress: Progress | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -97,6 +99,7 @@ class Reconciler:
         self.reader = MirrorReader(client, store, options, self.log, now)
         self.applier = Applier(client, store, options, self.log)
         self._reread_for_heal: set[str] = set()  # entities re-read after a conflict in this run
+        self.progress = progress
 
     # -- current state (sync.read) ------------------------------------------------------------------
 
@@ -157,6 +160,10 @@ class Reconciler:
         ids |= {str(r["id"]) for (e, _), r in self.applier.written.items() if e == entity and r.get("id") is not None}
         self.store.owned_add(entity, ids | owned)  # stores only the new ones (and a ledger start)
 
+    def _report_progress(self, done: int, planned: int) -> None:
+        if self.progress is not None:
+            self.progress(done, planned)
+
     # -- the whole entity --------------------------------------------------------------------------
 
     def reconcile(
@@ -190,6 +197,10 @@ class Reconciler:
         )
         self._guard(entity, items, current)
         desired_by_key = {r.key: r for r in desired}
+        planned = sum(1 for i in items if i.action in WRITE_ACTIONS)
+        done = 0
+        if self.progress is not None:
+            self.progress(0, planned)
 
         def heal(item: PlanItem) -> PlanItem | None:
             # One re-read per entity and run however many conflicts: later ones re-plan on the
@@ -222,7 +233,9 @@ class Reconciler:
                 report.add_rejection(item.key, item.reason)
                 continue
             setattr(report, f"planned_{item.action}", getattr(report, f"planned_{item.action}") + 1)
+            done += 1
             if aborted:
+                self._report_progress(done, planned)
                 continue
             item = core_plan.resolve_deferred(item, refs)
             if item.deferred and not self.options.dry_run:
@@ -230,8 +243,10 @@ class Reconciler:
                 report.rejected_before_send += 1
                 report.add_change(item, "skipped", f"waits for {missing}, which was not created")
                 deferred_keys.append(item.key)
+                self._report_progress(done, planned)
                 continue
             outcome = self.applier.apply_one(item, report, heal)
+            self._report_progress(done, planned)
             if outcome == "ok" and not self.options.dry_run:
                 written = self.store_record(entity, item.key)
                 if written is not None:
@@ -255,6 +270,7 @@ class Reconciler:
                 break
         if owned is not None and not self.options.dry_run:
             self._remember_owned(entity, items, owned)
+        self._report_progress(planned, planned)
         report.drift = self.drift.get(entity, 0)
         report.api_calls = _total_requests(self.client) - calls_before
         report.rate_limit_wait_seconds = _limiter_wait(self.client) - wait_before

@@ -48,3 +48,15 @@ def test_twenty_conflicts_cost_one_re_read(tmp_path: Path) -> None:
     assert tenant.lists == 1
     assert report.healed == 20 and report.unchanged == 20 and report.failed == 0
     assert {r["id"] for r in store.mirror_records("user_titles").values()} == {t["id"] for t in tenant.titles}
+
+
+def test_progress_reports_each_planned_write_once_it_is_handled(tmp_path: Path) -> None:
+    names = [f"Title {n:02d}" for n in range(3)]
+    tenant = HandKeptTenant(names[:1])  # the first one exists already: unchanged, not a write
+    store = SyncStore(f"sqlite:///{tmp_path / 'store.db'}")
+    store.mirror_replace("user_titles", {}, read_at=datetime(2000, 1, 1, tzinfo=UTC))  # stale: read in full
+    seen: list[tuple[int, int]] = []
+    reconciler = Reconciler(tenant, store, SyncSettings(), SinkOptions(run_id="r1"), progress=lambda *a: seen.append(a))
+    desired = [DesiredRecord("user_titles", name.casefold(), {"name": name}) for name in names]
+    reconciler.reconcile("user_titles", desired, [])
+    assert seen == [(0, 2), (1, 2), (2, 2), (2, 2)]
