@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from safetyamp_pipeline.store import codec
 from safetyamp_pipeline.store.base import StoreBase
@@ -83,6 +83,17 @@ class Failures(StoreBase):
             stmt = stmt.where(f.c.reason == reason)
         with self._read() as conn:
             return [_failure_dict(row) for row in conn.execute(stmt)]
+
+    def failure_counts(self) -> dict[tuple[str, str], int]:
+        """Open (not dismissed) failures per (entity, kind), counted in the database."""
+        f = self._t.failures
+        stmt = (
+            select(f.c.entity, f.c.kind, func.count().label("n"))
+            .where(f.c.dismissed.is_(False))
+            .group_by(f.c.entity, f.c.kind)
+        )
+        with self._read() as conn:
+            return {(str(entity), str(kind)): int(n) for entity, kind, n in conn.execute(stmt)}
 
     def failure_get(self, entity: str, key: str) -> dict[str, Any] | None:
         """The failure of (entity, key), dismissed or not; None when there is none."""

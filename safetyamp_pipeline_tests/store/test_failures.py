@@ -107,3 +107,12 @@ def test_bad_calls_are_refused(store: SyncStore) -> None:
         store.failure_retry(key="1")
     assert store.failure_dismiss("users", "none") is False
     assert store.failures_open() == []
+
+
+def test_failure_counts_group_open_failures_by_entity_and_kind(store: SyncStore) -> None:
+    store.failure_record("users", "1", reason="r", desired_hash="a", kind="rejected")
+    store.failure_record("users", "2", reason="r", desired_hash="a", kind="rejected")
+    store.failure_record("users", "3", reason="r", desired_hash="a", kind="transient")
+    store.failure_record("sites", "9.", reason="r", desired_hash="a", kind="rejected")
+    store.failure_dismiss("sites", "9.")
+    assert store.failure_counts() == {("users", "rejected"): 2, ("users", "transient"): 1}
