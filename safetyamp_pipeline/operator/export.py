@@ -16,9 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-
-def _json_default(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime | date) else str(value)
+from safetyamp_pipeline.operator.tables import json_default
 
 
 def _cell(value: Any) -> str:
@@ -27,7 +25,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True)
+        return json.dumps(value, default=json_default, ensure_ascii=False, sort_keys=True)
     return str(value)
 
 

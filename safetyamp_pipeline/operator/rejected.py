@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from safetyamp_pipeline.operator.context import EXIT_OK, open_store
+from safetyamp_pipeline.operator.export import csv_export
 from safetyamp_pipeline.operator.pii import Masker
 from safetyamp_pipeline.operator.reports import parse_entity
-from safetyamp_pipeline.operator.tables import format_table, to_csv, to_json
+from safetyamp_pipeline.operator.tables import format_table, to_json
 
 COMMAND = "rejected"
 COLUMNS = ["entity", "key", "fields", "reason", "run_id", "at"]
@@ -38,7 +39,7 @@ def render(rows: list[dict[str, Any]], fmt: str, entity: str | None) -> str:
     if fmt == "json":
         return to_json(rows)
     if fmt == "csv":
-        return to_csv(rows, COLUMNS)
+        return csv_export(rows, COLUMNS)
     if not rows:
         return "No record was held back by the last run" + (f" of {entity}" if entity else "") + "."
     count = f"{len(rows)} {'record' if len(rows) == 1 else 'records'} not sent by the last run"

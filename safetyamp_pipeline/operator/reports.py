@@ -9,9 +9,10 @@ from typing import Any
 from safetyamp_pipeline.core.models import ENTITIES
 from safetyamp_pipeline.core.normalize import asset_key, canonical_emp_id, title_key
 from safetyamp_pipeline.operator.context import EXIT_NOT_FOUND, EXIT_USAGE, OperatorError
+from safetyamp_pipeline.operator.export import csv_export
 from safetyamp_pipeline.operator.lookup import entity_name
 from safetyamp_pipeline.operator.pii import Masker
-from safetyamp_pipeline.operator.tables import format_table, to_csv, to_json
+from safetyamp_pipeline.operator.tables import format_table, to_json
 from safetyamp_pipeline.sync.failure_queue import field_summary
 
 FAILURE_COLUMNS = ["entity", "key", "kind", "reason", "fields", "attempts", "first_seen", "last_seen", "retry_requested"]
@@ -116,7 +117,7 @@ def render_failures(store: Any, entity: str | None, reason: str | None, fmt: str
     if fmt == "json":
         return to_json(masked)
     if fmt == "csv":
-        return to_csv(masked, [*FAILURE_COLUMNS, "dismissed", "desired_hash"])
+        return csv_export(masked, [*FAILURE_COLUMNS, "dismissed", "desired_hash"])
     if not failures:
         return "No open failures" + (f" for {entity}" if entity else "") + "."
     rows = [{**f, "fields": field_summary(f.get("fields"))} for f in masked]
@@ -152,6 +153,6 @@ def render_ledger(rows: list[dict], fmt: str, masker: Masker) -> str:
     if fmt == "json":
         return to_json([{c: r.get(c) for c in LEDGER_FULL_COLUMNS} for r in masked])
     if fmt == "csv":
-        return to_csv(masked, LEDGER_FULL_COLUMNS)
+        return csv_export(masked, LEDGER_FULL_COLUMNS)
     table_rows = [{**r, "changed_fields": r.get("changed_fields") or []} for r in masked]
     return format_table(table_rows, LEDGER_TABLE_COLUMNS, LEDGER_TABLE_HEADERS, max_cell=60) + f"\n\n{len(rows)} {'entry' if len(rows) == 1 else 'entries'}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -86,32 +85,11 @@ def indent(text: str, by: int = 2) -> str:
     return "\n".join((" " * by + line) if line else line for line in text.splitlines())
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
 
 
 def to_json(rows: Sequence[Mapping[str, Any]]) -> str:
-    return json.dumps(list(rows), default=_json_default, ensure_ascii=False, indent=2)
-
-
-def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """CSV with a header; nested values JSON-encoded, datetimes ISO 8601."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        out = []
-        for col in columns:
-            value = row.get(col)
-            if value is None:
-                out.append("")
-            elif isinstance(value, datetime | date):
-                out.append(value.isoformat())
-            elif isinstance(value, Mapping | list | tuple):
-                out.append(json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True))
-            else:
-                out.append(str(value))
-        writer.writerow(out)
-    return buffer.getvalue().rstrip("\n")
+    return json.dumps(list(rows), default=json_default, ensure_ascii=False, indent=2)

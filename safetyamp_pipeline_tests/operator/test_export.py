@@ -6,13 +6,35 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from safetyamp_pipeline.operator.export import csv_export
 from safetyamp_pipeline.operator.pii import Masker
 from safetyamp_pipeline.operator.reports import FAILURE_COLUMNS, LEDGER_FULL_COLUMNS
-from safetyamp_pipeline.operator.tables import to_csv
+
+
+def to_csv(rows, columns):  # the stdlib csv writer the CLI used before pandas: the format to keep
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        out = []
+        for col in columns:
+            value = row.get(col)
+            if value is None:
+                out.append("")
+            elif isinstance(value, datetime | date):
+                out.append(value.isoformat())
+            elif isinstance(value, Mapping | list | tuple):
+                out.append(json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime | date) else str(v),
+                                      ensure_ascii=False, sort_keys=True))
+            else:
+                out.append(str(value))
+        writer.writerow(out)
+    return buffer.getvalue().rstrip("\n")
+
 
 EMAIL = "jane.doe@example.com"
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from safetyamp_pipeline.operator.context import OperatorError
+from safetyamp_pipeline.operator.export import csv_export
 from safetyamp_pipeline.operator.pii import Masker
 from safetyamp_pipeline.operator.reports import key_forms, parse_since
-from safetyamp_pipeline.operator.tables import format_table, to_csv
+from safetyamp_pipeline.operator.tables import format_table
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -61,7 +62,7 @@ def test_table_aligns_columns_and_right_aligns_numbers():
 
 def test_csv_round_trips_nested_values():
     rows = [{"key": "a,b", "after": {"email": "x@y.z"}, "at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "none": None}]
-    parsed = list(csv.DictReader(io.StringIO(to_csv(rows, ["key", "after", "at", "none"]))))
+    parsed = list(csv.DictReader(io.StringIO(csv_export(rows, ["key", "after", "at", "none"]))))
     assert parsed == [{"key": "a,b", "after": '{"email": "x@y.z"}', "at": "2026-01-02T03:04:05+00:00", "none": ""}]
 
 
