@@ -94,10 +94,13 @@ def plan_entity(
     Samsara; only those are retired when Samsara stops listing them (None: none is retired)."""
     settings = settings or SyncSettings()
     records = list(desired.records if isinstance(desired, DesiredSet) else desired or ())
-    current: list[Record] = [dict(r) for r in current_records or () if _is_live(r)]
+    # not copied: planners only read the current records (items carry values, never the records)
+    current: list[Record] = [r for r in current_records or () if _is_live(r)]
     if refs is None:
         refs = RefIndex.from_state({entity: current}, settings)
-    by_key = _current_by_key(entity, current)
+    by_key = refs.keyed_if_same(entity, current)
+    if by_key is None:
+        by_key = _current_by_key(entity, current)
     if entity == "assets":
         return plan_assets(records, by_key, refs, settings, owned_asset_ids)
     planner = _PLANNERS.get(entity)

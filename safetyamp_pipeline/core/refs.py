@@ -133,6 +133,9 @@ class RefIndex:
         self._users_by_email: dict[str, list[RecordId]] = {}
         self._users_by_mobile: dict[str, list[RecordId]] = {}
         self._contacts_indexed = False
+        # entity -> the live records from_state indexed, while nothing was learned since: a plan
+        # over the same records reuses the key table instead of re-keying 20k users.
+        self._built_from: dict[str, list[Record]] = {}
 
     @classmethod
     @without_gc
@@ -140,8 +143,10 @@ class RefIndex:
         index = cls(settings)
         state = state or {}
         for entity in ("site_clusters", "sites", "user_titles", "users", "assets"):
-            for record in sorted((r for r in state.get(entity) or () if _is_live(r)), key=_id_order):
+            live = [r for r in state.get(entity) or () if _is_live(r)]
+            for record in sorted(live, key=_id_order):
                 index.learn(entity, record, replace=False)
+            index._built_from[entity] = live
         for role in state.get("roles") or ():
             if _is_live(role):
                 name = clean_text(role.get("name"))
@@ -155,6 +160,8 @@ class RefIndex:
         replace records rather than mutate them."""
         if not _is_live(record):
             return
+        if replace:
+            self._built_from.pop(entity, None)
         key = index_key(entity, natural_key(entity, record))
         table = self.by_key.get(entity)
         if table is not None and key is not None:
@@ -211,6 +218,14 @@ class RefIndex:
     def users_by_mobile(self) -> dict[str, list[RecordId]]:
         self._ensure_contacts()
         return self._users_by_mobile
+
+    def keyed_if_same(self, entity: str, live: list[Record]) -> dict[str, Record] | None:
+        """A copy of the key table of `entity` when it was built from exactly these live records
+        (the same objects, in the same order) and nothing was learned since; else None."""
+        source = self._built_from.get(entity)
+        if source is None or len(source) != len(live) or any(a is not b for a, b in zip(source, live, strict=True)):
+            return None
+        return dict(self.by_key[entity])
 
     # ---------------------------------------------------------------- lookups
 
