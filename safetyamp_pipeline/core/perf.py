@@ -25,6 +25,14 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            # The objects made while paused would all be young: the first allocation after
+            # enable() would traverse every one of them (a gen-0 pass over ~10^5 objects).
+            # freeze() + unfreeze() hands them to the oldest generation without a pass (both are
+            # list splices) and resets the counts; full collections still look at them. Skipped
+            # when the process froze objects itself (unfreeze() would release those too).
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
