@@ -28,8 +28,10 @@ from safetyamp_pipeline.sync.report import CHANGE_TABLE_ROWS, SinkOptions, SinkR
 _UNIQUENESS_MESSAGES = ("already been taken", "already in use")
 
 Outcome = Literal["ok", "rejected", "transient", "held"]
-# re-read after a conflict and re-plan one record; None when there is nothing better to send
-Heal = Callable[[PlanItem], PlanItem | None]
+# re-read after a conflict and re-plan one record; None when there is nothing better to send,
+# LATER when what this run knows cannot explain the conflict (retried after the next read)
+LATER = "later"
+Heal = Callable[[PlanItem], "PlanItem | Literal['later'] | None"]
 
 
 class Applier:
@@ -130,7 +132,9 @@ class Applier:
         """SafetyAmp refused a write because its state is not what the plan saw (a duplicate on
         create, a record gone on update): re-plan the record on a re-read and apply that once."""
         healed = heal(item)
-        if healed is None or healed is item:
+        if healed == LATER:
+            return self.fail(item, report, "transient", exc, note="not explained by this run's re-read; retried after another read")
+        if healed is None or healed is item or isinstance(healed, str):
             return self.fail(item, report, "rejected", exc)
         if healed.action == "rejected":
             # Still a failure of this write, not a rejection before sending: it reaches the

@@ -14,14 +14,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from safetyamp_pipeline.clients.errors import ApiError
 from safetyamp_pipeline.core import plan as core_plan
 from safetyamp_pipeline.core.models import DesiredRecord
 from safetyamp_pipeline.core.plan import PlanItem
 from safetyamp_pipeline.core.settings import SyncSettings
-from safetyamp_pipeline.sync.apply import Applier
+from safetyamp_pipeline.sync.apply import LATER, Applier
 from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.ports import EngineStore, SafetyAmpApi
 from safetyamp_pipeline.sync.read import REFERENCE_ENTITIES, UNKEYED_PREFIX, MirrorReader, reference_key
@@ -202,10 +202,11 @@ class Reconciler:
         if self.progress is not None:
             self.progress(0, planned)
 
-        def heal(item: PlanItem) -> PlanItem | None:
+        def heal(item: PlanItem) -> PlanItem | Literal["later"] | None:
             # One re-read per entity and run however many conflicts: later ones re-plan on the
             # mirror, which holds that read plus every write answered since.
-            if entity in self._reread_for_heal:
+            from_mirror = entity in self._reread_for_heal
+            if from_mirror:
                 fresh = self.store.mirror_records(entity)
             else:
                 fresh = self.full_read(entity)
@@ -216,6 +217,10 @@ class Reconciler:
                 return None
             fresh_refs = core_plan.RefIndex.from_state(state, self.settings)
             replanned = core_plan.plan_entity(entity, [record], list(fresh.values()), fresh_refs, self.settings)
+            if from_mirror and replanned and replanned[0].action == item.action == "create":
+                # The record holding the value appeared after the re-read (a concurrent writer):
+                # sending again would be refused again; the retry pass reads once more.
+                return LATER
             return core_plan.resolve_deferred(replanned[0], fresh_refs) if replanned else None
 
         consecutive_transient = 0

@@ -60,3 +60,26 @@ def test_progress_reports_each_planned_write_once_it_is_handled(tmp_path: Path) 
     desired = [DesiredRecord("user_titles", name.casefold(), {"name": name}) for name in names]
     reconciler.reconcile("user_titles", desired, [])
     assert seen == [(0, 2), (1, 2), (2, 2), (2, 2)]
+
+
+class ConcurrentWriterTenant(HandKeptTenant):
+    """Another writer creates the titles while the sync runs: each read shows one more of them."""
+
+    def list(self, entity: str) -> list[dict[str, Any]]:
+        self.lists += 1
+        return [dict(t) for t in self.titles[: self.lists]]
+
+
+def test_a_conflict_the_re_read_cannot_explain_is_retried_after_another_read_not_resent(tmp_path: Path) -> None:
+    names = ["Title A", "Title B"]
+    tenant = ConcurrentWriterTenant(names)
+    store = SyncStore(f"sqlite:///{tmp_path / 'store.db'}")
+    store.mirror_replace("user_titles", {}, read_at=datetime.now(UTC))
+    desired = [DesiredRecord("user_titles", name.casefold(), {"name": name}) for name in names]
+    report = Reconciler(tenant, store, SyncSettings(), SinkOptions(run_id="r1")).reconcile("user_titles", desired, [])
+    # A: refused, the re-read shows it. B: refused, the mirror (that re-read) does not explain it, so
+    # it is not sent again blindly; the retry pass reads again and finds it.
+    assert tenant.creates == 2
+    assert tenant.lists == 2
+    assert report.failed == 0 and report.unchanged == 1 and report.healed == 1
+    assert store.failures_open(entity="user_titles") == []
