@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ..models import DesiredRecord, Record, RecordId, desired_hash
@@ -43,6 +44,7 @@ USER_COMPARED: dict[str, Normalizer] = {
     "system_access": as_bool,
 }
 _CORE_USER_FIELDS = ("first_name", "last_name", "email")
+_NOTHING_BLOCKED: frozenset[str] = frozenset()
 
 
 def _wire(name: str, value: object) -> object:
@@ -107,7 +109,8 @@ def _unique_claim(rec: DesiredRecord, existing: Record | None) -> Claim:
 
 
 def plan_users(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
-    active = [(rec, by_key.get(index_key("users", rec.key) or "")) for rec in records if not rec.rejected and not rec.deactivate]
+    existing_of = {rec.key: by_key.get(index_key("users", rec.key) or "") for rec in records if not rec.rejected}
+    active = [(rec, existing_of[rec.key]) for rec in records if not rec.rejected and not rec.deactivate]
 
     def holders_of(kind: str, value: str) -> list[RecordId]:
         # the contact indexes are built on first use: a plan that sends no unique value needs none
@@ -122,7 +125,7 @@ def plan_users(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefInde
         if rec.rejected:
             items.append(rejected(rec, rec.rejected, digest))
             continue
-        existing = by_key.get(index_key("users", rec.key) or "")
+        existing = existing_of[rec.key]
         if rec.deactivate:
             items.append(_plan_user_deactivation(rec, existing, digest))
             continue
@@ -132,12 +135,14 @@ def plan_users(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefInde
         title = refs.record("user_titles", title_ref) if title_ref else None
         if title_ref and title is None:
             notes.append(f"title {title_ref!r} is not in SafetyAmp: not sent")
-        blocked = verdict.blocked.get(rec.key, set())
+        blocked = verdict.blocked.get(rec.key, _NOTHING_BLOCKED)
         if existing is None:
             items.append(_plan_user_create(rec, digest, home_site_id, home_why, title, refs, notes, blocked))
         else:
             items.append(_plan_user_update(rec, digest, existing, home_site_id, home_why, title, refs, notes, blocked))
     # a user taking over a value another user gives up is written after that user
+    if not any(verdict.phase.values()):
+        return items  # every phase 0: the stable sort would keep this order
     return sorted(items, key=lambda item: verdict.phase.get(item.key, 0))
 
 
@@ -161,7 +166,7 @@ def _plan_user_deactivation(rec: DesiredRecord, existing: Record | None, digest:
 
 def _plan_user_create(
     rec: DesiredRecord, digest: str, home_site_id: int | None, home_why: str, title: Record | None,
-    refs: RefIndex, notes: list[str], blocked: set[str],
+    refs: RefIndex, notes: list[str], blocked: AbstractSet[str],
 ) -> PlanItem:
     if home_site_id is None:
         return rejected(rec, f"employee {rec.key}: field home_site_id unresolved ({home_why}): not created", digest)
@@ -189,7 +194,7 @@ def _plan_user_create(
 
 def _plan_user_update(
     rec: DesiredRecord, digest: str, existing: Record, home_site_id: int | None, home_why: str, title: Record | None,
-    refs: RefIndex, notes: list[str], blocked: set[str],
+    refs: RefIndex, notes: list[str], blocked: AbstractSet[str],
 ) -> PlanItem:
     target = existing.get("id")
     fields = rec.fields
