@@ -31,6 +31,8 @@ from .perf import without_gc
 from .rows import company_mismatch, department_regions, is_active_employee, row_get
 from .settings import SyncSettings
 
+_UNSEEN: Any = object()
+
 __all__ = [
     "DesiredRecord",
     "DesiredSet",
@@ -160,12 +162,19 @@ def desired_titles(employees: Iterable[Any], settings: SyncSettings) -> DesiredS
     employees use wins (ties: alphabetical first)."""
     out = DesiredSet()
     spellings: dict[str, Counter[str]] = {}
+    seen: dict[str, str | None] = {}
     for row in employees or ():
         if not isinstance(row, Mapping) or company_mismatch(row, "PRCo", settings.pr_company):
             continue
         if not is_active_employee(row):
             continue
-        title = normalize_title(row_get(row, "udEmpTitle"))
+        raw = row_get(row, "udEmpTitle")
+        if raw.__class__ is str:  # ~100 distinct titles among 20k employees: normalize each once
+            title = seen.get(raw, _UNSEEN)
+            if title is _UNSEEN:
+                title = seen[raw] = normalize_title(raw)
+        else:
+            title = normalize_title(raw)
         if title is None:
             continue
         spellings.setdefault(title.casefold(), Counter())[title] += 1
