@@ -10,10 +10,8 @@ held after a 422; ``allow_mass_deactivation=true`` lifts the deactivation guard;
 """
 
 
-import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import cast
 
 import dagster as dg
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +25,6 @@ from safetyamp_pipeline.sync.failure_queue import FAILURE_QUEUE_COLUMNS, failure
 from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.metadata import metadata_table
 from safetyamp_pipeline.sync.progress import ProgressReporter
-from safetyamp_pipeline.sync.progress_hook import ProgressReconciler
 from safetyamp_pipeline.sync.reconcile import MassDeactivationBlocked, Reconciler, SinkOptions, SinkReport
 from safetyamp_pipeline.sync.rejections import REJECTION_COLUMNS, rejection_rows, table_rows
 
@@ -134,12 +131,7 @@ def run_sink(
     progress = ProgressReporter(
         f"safetyamp/{entity}", context.log, limit_per_second=safetyamp.requests_per_window / max(safetyamp.window_seconds, 1e-9)
     )
-    # The engine's own `progress` parameter when it has one (requests.md), else the stop-gap subclass.
-    engine = cast(
-        Callable[..., Reconciler],
-        Reconciler if "progress" in inspect.signature(Reconciler).parameters else ProgressReconciler,
-    )
-    reconciler = engine(client, sync_store, sync_settings.settings(), options, log=context.log, progress=progress)
+    reconciler = Reconciler(client, sync_store, sync_settings.settings(), options, log=context.log, progress=progress)
     try:
         report = reconciler.reconcile(entity, desired, ref_entities, ref_state)
     except MassDeactivationBlocked as exc:
