@@ -137,6 +137,9 @@ class RefIndex:
         self._users_by_email: dict[str, list[RecordId]] = {}
         self._users_by_mobile: dict[str, list[RecordId]] = {}
         self._contacts_indexed = False
+        # from_state learns users unsorted (no 16k-record sort per plan); the id order that
+        # learning in order gave users_by_id (which holder is named first) is restored on first need
+        self._users_in_id_order = True
         # entity -> the live records from_state indexed, while nothing was learned since: a plan
         # over the same records reuses the key table instead of re-keying 20k users.
         self._built_from: dict[str, list[Record]] = {}
@@ -149,7 +152,8 @@ class RefIndex:
         for entity in ("site_clusters", "sites", "user_titles", "users", "assets"):
             live = [r for r in state.get(entity) or () if _is_live(r)]
             index._built_from[entity] = live
-            index._learn_all(entity, sorted(live, key=_id_order))
+            # users: no name tables, so no sort (16k records) - a shared key is settled by id below
+            index._learn_all(entity, live if entity == "users" else sorted(live, key=_id_order))
         for role in state.get("roles") or ():
             if _is_live(role):
                 name = clean_text(role.get("name"))
@@ -159,13 +163,16 @@ class RefIndex:
         return index
 
     def _learn_all(self, entity: str, ordered: list[Record]) -> None:
-        """learn(replace=False) for live records in id order, in bulk (20k users per plan)."""
+        """learn(replace=False) for live records in id order, in bulk (20k users per plan); users
+        may come in any order."""
         keyer = _NATURAL_KEYS[entity]
         keys = [index_key(entity, keyer(record)) for record in ordered]
         table = self.by_key[entity]
         for key, record in zip(keys, ordered, strict=True):
-            if key is not None and key not in table:
-                table[key] = record  # the lowest id keeps a shared key
+            if key is not None:
+                old = table.get(key)
+                if old is None or _id_order(record) < _id_order(old):
+                    table[key] = record  # the lowest id keeps a shared key (the first of equal ids)
         if entity == "sites":
             for key, record in zip(keys, ordered, strict=True):
                 self._learn_site(record, key)
@@ -178,6 +185,7 @@ class RefIndex:
         elif entity == "users":
             for record in ordered:
                 self._learn_user(record)
+            self._users_in_id_order = False
 
     def learn(self, entity: str, record: Record, replace: bool = True) -> None:
         """Add (or, after a write, refresh) one record. The record is indexed, not copied: callers
@@ -214,6 +222,7 @@ class RefIndex:
                 self.office_site_by_cluster[cluster] = record
 
     def _learn_user(self, record: Record) -> None:
+        self._order_users()
         user_id: RecordId = record["id"]
         self.users_by_id[user_id] = record
         if self._contacts_indexed:
@@ -229,9 +238,15 @@ class RefIndex:
 
     def _ensure_contacts(self) -> None:
         if not self._contacts_indexed:
+            self._order_users()
             self._contacts_indexed = True
             for user_id, record in self.users_by_id.items():
                 self._index_contacts(user_id, record)
+
+    def _order_users(self) -> None:
+        if not self._users_in_id_order:
+            self._users_in_id_order = True
+            self.users_by_id = dict(sorted(self.users_by_id.items(), key=lambda item: _id_order(item[1])))
 
     @property
     def users_by_email(self) -> dict[str, list[RecordId]]:
