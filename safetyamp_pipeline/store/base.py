@@ -42,6 +42,7 @@ class StoreBase:
         if self.schema and self._engine.dialect.name == "sqlite":
             raise ValueError("a store schema is only supported on PostgreSQL, not on SQLite")
         self._t: StoreTables = build_tables(self.schema)
+        self._batch = threading.local()  # the connection of this thread's open `transaction()`
         self._ensure_schema()
 
     @property
@@ -82,16 +83,39 @@ class StoreBase:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        joined = getattr(self._batch, "conn", None)
+        if joined is not None:
+            yield joined
+            return
         with self._connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One write transaction: committed on success, rolled back on any exception."""
+        """One write transaction: committed on success, rolled back on any exception. Inside
+        `transaction()` it joins that transaction instead."""
+        joined = getattr(self._batch, "conn", None)
+        if joined is not None:
+            yield joined
+            return
         with self._connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run several store writes (of this thread) as one transaction: one commit for all of
+        them, or none of them when anything fails. Nested calls join the outer one."""
+        if getattr(self._batch, "conn", None) is not None:
+            yield
+            return
+        with self._write() as conn:
+            self._batch.conn = conn
+            try:
+                yield
+            finally:
+                self._batch.conn = None
 
     def _ensure_schema(self) -> None:
         # Two processes starting at once may race to create the tables; the loser retries and

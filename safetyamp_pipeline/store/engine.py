@@ -105,5 +105,26 @@ def upsert(
         conn.execute(table.insert().values({**keys, **values}))
 
 
+def upsert_many(conn: Connection, table: Table, key_names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    """`upsert` for many rows of the same columns: one statement, executed once per row by the
+    driver (executemany), a key clash overwriting the other columns."""
+    if not rows:
+        return
+    backend = conn.dialect.name
+    if backend not in ("sqlite", "postgresql"):
+        for row in rows:
+            upsert(conn, table, {k: row[k] for k in key_names}, {k: v for k, v in row.items() if k not in key_names})
+        return
+    if backend == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    stmt = insert(table)
+    others = [name for name in rows[0] if name not in key_names]
+    stmt = stmt.on_conflict_do_update(index_elements=list(key_names), set_={n: stmt.excluded[n] for n in others})
+    for batch in chunked(rows, 2000):
+        conn.execute(stmt, [dict(row) for row in batch])
+
+
 def chunked(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

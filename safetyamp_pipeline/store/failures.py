@@ -8,13 +8,14 @@ the record fails again with a different desired state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
 from safetyamp_pipeline.store import codec
 from safetyamp_pipeline.store.base import StoreBase
-from safetyamp_pipeline.store.engine import upsert
+from safetyamp_pipeline.store.engine import chunked, upsert
 
 FAILURE_KINDS = frozenset({"rejected", "transient"})
 
@@ -101,6 +102,18 @@ class Failures(StoreBase):
         with self._read() as conn:
             row = conn.execute(select(f).where(f.c.entity == entity, f.c.record_key == str(key))).first()
         return _failure_dict(row) if row is not None else None
+
+    def failures_get(self, entity: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """`failure_get` for several keys of one entity: key -> failure, for those that have one."""
+        wanted = sorted({str(k) for k in keys})
+        f = self._t.failures
+        found: dict[str, dict[str, Any]] = {}
+        with self._read() as conn:
+            for batch in chunked(wanted, 500):
+                stmt = select(f).where(f.c.entity == entity, f.c.record_key.in_(list(batch)))
+                for row in conn.execute(stmt):
+                    found[str(row.record_key)] = _failure_dict(row)
+        return found
 
     def failure_retry(self, entity: str | None = None, key: str | None = None, all: bool = False) -> int:
         """Ask the next run to re-send: one record (entity + key, also un-dismissing it), every open

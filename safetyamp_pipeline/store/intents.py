@@ -7,14 +7,14 @@ again, so a retry never creates a duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from safetyamp_pipeline.store import codec
 from safetyamp_pipeline.store.base import StoreBase
-from safetyamp_pipeline.store.engine import upsert
+from safetyamp_pipeline.store.engine import upsert, upsert_many
 
 
 class Intents(StoreBase):
@@ -29,6 +29,39 @@ class Intents(StoreBase):
         }
         with self._write() as conn:
             upsert(conn, self._t.intents, {"entity": entity, "record_key": str(key)}, values)
+
+    def intents_record_many(
+        self, run_id: str | None, intents: Sequence[tuple[str, str, Mapping[str, Any] | None]]
+    ) -> None:
+        """`intent_record` for several (entity, key, payload) in one transaction."""
+        now = self._now()
+        rows = [
+            {
+                "entity": entity,
+                "record_key": str(key),
+                "run_id": run_id,
+                "payload_json": codec.dumps(dict(payload)) if payload is not None else None,
+                "recorded_at": now,
+                "confirmed_at": None,
+            }
+            for entity, key, payload in intents
+        ]
+        with self._write() as conn:
+            upsert_many(conn, self._t.intents, ("entity", "record_key"), rows)
+
+    def intents_confirm_many(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """`intent_confirm` for several (entity, key) in one transaction."""
+        rows = [{"e": entity, "k": str(key)} for entity, key in pairs]
+        if not rows:
+            return
+        it = self._t.intents
+        stmt = (
+            update(it)
+            .where(and_(it.c.entity == bindparam("e"), it.c.record_key == bindparam("k"), it.c.confirmed_at.is_(None)))
+            .values(confirmed_at=self._now())
+        )
+        with self._write() as conn:
+            conn.execute(stmt, rows)
 
     def intent_confirm(self, entity: str, key: str) -> None:
         it = self._t.intents

@@ -11,16 +11,16 @@ which no full read replaces.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, bindparam, delete, select
 
 from safetyamp_pipeline.store import codec
 from safetyamp_pipeline.store.base import StoreBase
 from safetyamp_pipeline.store.codec import require_aware
-from safetyamp_pipeline.store.engine import chunked, upsert
+from safetyamp_pipeline.store.engine import chunked, upsert, upsert_many
 
 _INSERT_BATCH = 2000
 OWNED_PREFIX = "owned:"
@@ -75,6 +75,28 @@ class Mirror(StoreBase):
                     "written_at": self._now(),
                 },
             )
+
+    def mirror_upsert_many(self, entity: str, records: Sequence[tuple[str, Mapping[str, Any], str | None]]) -> None:
+        """`mirror_upsert` for several (key, record, replaces) of one entity in one transaction."""
+        if not records:
+            return
+        mr = self._t.mirror_records
+        now = self._now()
+        gone = [{"k": str(replaces)} for key, _, replaces in records if replaces is not None and str(replaces) != str(key)]
+        rows = [
+            {
+                "entity": entity,
+                "record_key": str(key),
+                "safetyamp_id": _id_of(record),
+                "record_json": codec.dumps(dict(record)),
+                "written_at": now,
+            }
+            for key, record, _ in records
+        ]
+        with self._write() as conn:
+            if gone:
+                conn.execute(delete(mr).where(and_(mr.c.entity == entity, mr.c.record_key == bindparam("k"))), gone)
+            upsert_many(conn, mr, ("entity", "record_key"), rows)
 
     def owned_ids(self, entity: str) -> set[str]:
         """Ids of the `entity` records the sync created or matched (see the module docstring)."""

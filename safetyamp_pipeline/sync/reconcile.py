@@ -21,7 +21,7 @@ from safetyamp_pipeline.core import plan as core_plan
 from safetyamp_pipeline.core.models import DesiredRecord
 from safetyamp_pipeline.core.plan import PlanItem
 from safetyamp_pipeline.core.settings import SyncSettings
-from safetyamp_pipeline.sync.apply import LATER, Applier
+from safetyamp_pipeline.sync.apply import BATCH_SIZE, LATER, Applier, Heal
 from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.ports import EngineStore, SafetyAmpApi
 from safetyamp_pipeline.sync.read import REFERENCE_ENTITIES, UNKEYED_PREFIX, MirrorReader, reference_key
@@ -108,6 +108,10 @@ class Reconciler:
         return self.reader.drift
 
     def full_read(self, entity: str) -> dict[str, dict]:
+        # The batch's answers first (else the read would settle their intents as lost answers);
+        # the read closes the intents recorded ahead, so those writes record theirs again.
+        self.applier.flush()
+        self.applier.forget_prepared()
         return self.reader.full_read(entity)
 
     def current(self, entity: str) -> tuple[dict[str, dict], bool]:
@@ -198,7 +202,6 @@ class Reconciler:
         self._guard(entity, items, current)
         desired_by_key = {r.key: r for r in desired}
         planned = sum(1 for i in items if i.action in WRITE_ACTIONS)
-        done = 0
         if self.progress is not None:
             self.progress(0, planned)
 
@@ -223,12 +226,60 @@ class Reconciler:
                 return LATER
             return core_plan.resolve_deferred(replanned[0], fresh_refs) if replanned else None
 
-        consecutive_transient = 0
-        aborted = False
         transient_keys: list[str] = []
         deferred_keys: list[str] = []  # waiting for a parent; retried with the transient failures
         open_failures = {f["key"] for f in self.store.failures_open(entity)} if not self.options.dry_run else set()
-        for item in items:
+        with self.applier.batching():
+            aborted = self._apply_items(
+                entity, items, refs, report, heal, planned, open_failures, transient_keys, deferred_keys
+            )
+            passes = 0
+            while transient_keys and not aborted and not self.options.dry_run and passes < RETRY_PASSES:
+                passes += 1
+                progress, transient_keys, deferred_keys = self._second_pass(
+                    entity, transient_keys, deferred_keys, desired_by_key, state, report, owned
+                )
+                if not progress:
+                    break
+        if owned is not None and not self.options.dry_run:
+            self._remember_owned(entity, items, owned)
+        self._report_progress(planned, planned)
+        report.drift = self.drift.get(entity, 0)
+        report.api_calls = _total_requests(self.client) - calls_before
+        report.rate_limit_wait_seconds = _limiter_wait(self.client) - wait_before
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _lookahead(self, items: Sequence[PlanItem], start: int, refs: core_plan.RefIndex) -> list[PlanItem]:
+        """The next writes from ``items[start]`` on as they would be sent now (the rest of a batch)."""
+        ahead: list[PlanItem] = []
+        for item in items[start:]:
+            if len(ahead) >= BATCH_SIZE - 1:
+                break
+            if item.action in WRITE_ACTIONS:
+                resolved = core_plan.resolve_deferred(item, refs)
+                if not resolved.deferred:
+                    ahead.append(resolved)
+        return ahead
+
+    def _apply_items(
+        self,
+        entity: str,
+        items: Sequence[PlanItem],
+        refs: core_plan.RefIndex,
+        report: SinkReport,
+        heal: Heal,
+        planned: int,
+        open_failures: set[str],
+        transient_keys: list[str],
+        deferred_keys: list[str],
+    ) -> bool:
+        """The first pass over the plan; fills ``transient_keys`` and ``deferred_keys`` and
+        returns whether it stopped early after too many transient failures in a row."""
+        done = 0
+        consecutive_transient = 0
+        aborted = False
+        for index, item in enumerate(items):
             if item.action == "unchanged":
                 report.unchanged += 1
                 if item.key in open_failures:  # in step again (fixed by hand, or the source changed back)
@@ -250,6 +301,8 @@ class Reconciler:
                 deferred_keys.append(item.key)
                 self._report_progress(done, planned)
                 continue
+            if not self.options.dry_run and not self.applier.is_prepared(item):
+                self.applier.prepare([item, *self._lookahead(items, index + 1, refs)])
             outcome = self.applier.apply_one(item, report, heal)
             self._report_progress(done, planned)
             if outcome == "ok" and not self.options.dry_run:
@@ -265,22 +318,7 @@ class Reconciler:
                     "%s: %d transient failures in a row; the remaining writes wait for the next run",
                     entity, consecutive_transient,
                 )
-        passes = 0
-        while transient_keys and not aborted and not self.options.dry_run and passes < RETRY_PASSES:
-            passes += 1
-            progress, transient_keys, deferred_keys = self._second_pass(
-                entity, transient_keys, deferred_keys, desired_by_key, state, report, owned
-            )
-            if not progress:
-                break
-        if owned is not None and not self.options.dry_run:
-            self._remember_owned(entity, items, owned)
-        self._report_progress(planned, planned)
-        report.drift = self.drift.get(entity, 0)
-        report.api_calls = _total_requests(self.client) - calls_before
-        report.rate_limit_wait_seconds = _limiter_wait(self.client) - wait_before
-        report.seconds = time.monotonic() - started
-        return report
+        return aborted
 
     def _second_pass(
         self,
