@@ -161,3 +161,15 @@ def test_webserver_env_switch_gives_json_lines(tmp_path: Path) -> None:
     assert any("Serving dagster-webserver" in line for line in lines), lines
     for line in lines:
         assert isinstance(json.loads(line), dict), line
+
+
+def test_every_dagster_process_is_asked_for_json_lines() -> None:
+    """The code location and run pods follow SAFETYAMP_LOG_FORMAT; Dagster's own webserver and daemon
+    take their CLI's --log-format (webserver through its DAGSTER_WEBSERVER_LOG_FORMAT variable, the
+    daemon through the chart's dagsterDaemon.logFormat)."""
+    values = load_yaml(HELM_VALUES)
+    code_env = {e["name"]: e.get("value") for e in values["dagster-user-deployments"]["deployments"][0]["env"]}
+    webserver_env = {e["name"]: e.get("value") for e in values["dagsterWebserver"]["env"]}
+    assert code_env["SAFETYAMP_LOG_FORMAT"] == "json"
+    assert webserver_env["DAGSTER_WEBSERVER_LOG_FORMAT"] == "json"
+    assert values["dagsterDaemon"]["logFormat"] == "json"
