@@ -233,3 +233,32 @@ def test_a_fractional_rate_spaces_requests_evenly(tmp_path: Path) -> None:
         for driver in ("5000", "5001", "5002"):
             samsara.get_driver(driver)
     assert clock.waits == pytest.approx([0.4, 0.4])
+
+
+def test_many_wanted_drivers_are_read_from_the_paged_lists_few_one_by_one(tmp_path: Path) -> None:
+    data = fleet(0, drivers=60)
+    for driver in data["drivers"][:30]:
+        driver["driverActivationStatus"] = "deactivated"
+    app = SamsaraEmulator(tmp_path / "samsara.json", TOKEN, fixture=data)
+    server = ServerThread(app.app).start()
+    try:
+        many = SamsaraClient(server.url, TOKEN, page_size=20)
+        wanted = [str(5000 + n) for n in range(60)] + ["999998", "999999"]
+        many.prefetch_drivers(wanted)
+        records = {d: many.get_driver(d) for d in wanted}
+        seen_many = counts(server.url)
+        requests.post(f"{server.url}/__sandbox/requests/reset", timeout=5)
+        few = SamsaraClient(server.url, TOKEN)
+        few.prefetch_drivers(["5001", "5002"])
+        few_records = [few.get_driver("5001"), few.get_driver("5002")]
+        seen_few = counts(server.url)
+    finally:
+        server.stop()
+    # 30 active and 30 deactivated drivers, 20 a page: two pages of each list, then the two unknown
+    # ids one by one (62 look-ups would have cost 62 requests).
+    assert seen_many["by_route"] == {"GET /fleet/drivers": 4, "GET /fleet/drivers/{id}": 2}
+    assert records["5000"] is not None and records["5000"]["externalIds"] == {"payrollId": "1200"}
+    assert records["5059"] is not None and records["5059"]["notes"] == "Emp #1259"
+    assert records["999998"] is None and records["999999"] is None
+    assert seen_few["by_route"] == {"GET /fleet/drivers/{id}": 2}
+    assert [r["id"] for r in few_records if r] == ["5001", "5002"]

@@ -49,15 +49,21 @@ def samsara_vehicles(
         sync_store = store.get_store()
         cache = _load_driver_cache(sync_store)
     now = datetime.now(UTC)
+
+    def fresh(driver_id: str) -> bool:
+        cached = cache.get(driver_id)
+        return cached is not None and now - datetime.fromisoformat(cached["fetched_at"]) < DRIVER_CACHE_MAX_AGE
+
+    wanted = {str((v.get("staticAssignedDriver") or {}).get("id") or "") for v in vehicles}
+    client.prefetch_drivers(sorted(d for d in wanted if d and not fresh(d)))
     lookups = 0
     for vehicle in vehicles:
         driver = vehicle.get("staticAssignedDriver") or {}
         driver_id = str(driver.get("id") or "")
         number = None
         if driver_id:
-            cached = cache.get(driver_id)
-            if cached is not None and now - datetime.fromisoformat(cached["fetched_at"]) < DRIVER_CACHE_MAX_AGE:
-                number = cached["employee_number"]
+            if fresh(driver_id):
+                number = cache[driver_id]["employee_number"]
             else:
                 lookups += 1
                 number = driver_employee_number(client.get_driver(driver_id), notes_pattern)
