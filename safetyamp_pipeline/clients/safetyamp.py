@@ -34,7 +34,13 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from safetyamp_pipeline.clients.errors import ConfigError, MalformedResponse, MalformedWriteResponse
-from safetyamp_pipeline.clients.http import HttpTransport, Redactor, RequestStats, RetryPolicy
+from safetyamp_pipeline.clients.http import (
+    EnvironmentOnceSession,
+    HttpTransport,
+    Redactor,
+    RequestStats,
+    RetryPolicy,
+)
 from safetyamp_pipeline.clients.rate_limit import RateLimiter, TokenBucket
 
 DRY_RUN_MARK = "__dry_run__"
@@ -91,7 +97,7 @@ class SafetyAmpClient:
         self.dry_run = dry_run
         self.page_size = page_size
         self.log = logger or _log
-        self.session = session or requests.Session()
+        self.session = session or EnvironmentOnceSession()
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {token}",

@@ -22,7 +22,13 @@ from urllib.parse import quote
 import requests
 
 from safetyamp_pipeline.clients.errors import ConfigError, MalformedResponse, NotFound
-from safetyamp_pipeline.clients.http import HttpTransport, Redactor, RequestStats, RetryPolicy
+from safetyamp_pipeline.clients.http import (
+    EnvironmentOnceSession,
+    HttpTransport,
+    Redactor,
+    RequestStats,
+    RetryPolicy,
+)
 from safetyamp_pipeline.clients.rate_limit import TokenBucket
 from safetyamp_pipeline.clients.safetyamp import origin_of
 
@@ -58,7 +64,7 @@ class SamsaraClient:
             raise ConfigError("Samsara token (SAMSARA_API_TOKEN) is not set")
         self.page_size = page_size
         self.log = logger or _log
-        self.session = session or requests.Session()
+        self.session = session or EnvironmentOnceSession()
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {token}",
