@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,24 @@ def start_run(
     }
     instance = dg.DagsterInstance.local_temp(str(home))
     return sandbox, SandboxRun(directory=data, env=env, sandbox=sandbox, instance=instance)
+
+
+@contextmanager
+def synced_sandbox(tmp: Path) -> Iterator[SandboxRun]:
+    """A sandbox after one successful sync, stopped on exit (module fixtures of the e2e tests that
+    change the tenant or Vista after that first sync)."""
+    sandbox, run = start_run(tmp)
+    try:
+        first = run.sync()
+        assert first.success, first.failure
+        yield run
+    finally:
+        run.instance.dispose()
+        sandbox.stop()
+
+
+def users_by_emp_id(run: SandboxRun) -> dict[str, dict]:
+    return {str(u["emp_id"]): u for u in run.state()["users"] if u.get("emp_id")}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from safetyamp_pipeline_tests.e2e.checks import check_failed, check_passed
-from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
+from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, synced_sandbox, users_by_emp_id
 
 EMPLOYEES = ["viewpoint", "employees"]
 YESTERDAY = (date.today() - timedelta(days=1)).isoformat() + " 00:00:00"
@@ -19,22 +19,12 @@ YESTERDAY = (date.today() - timedelta(days=1)).isoformat() + " 00:00:00"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxRun]:
-    sandbox, sandbox_run = start_run(tmp_path_factory.mktemp("guards"))
-    try:
-        first = sandbox_run.sync()
-        assert first.success, first.failure
+    with synced_sandbox(tmp_path_factory.mktemp("guards")) as sandbox_run:
         yield sandbox_run
-    finally:
-        sandbox_run.instance.dispose()
-        sandbox.stop()
-
-
-def _users(run: SandboxRun) -> dict[str, dict]:
-    return {str(u["emp_id"]): u for u in run.state()["users"] if u.get("emp_id")}
 
 
 def _active_employees_with_access(run: SandboxRun) -> list[int]:
-    users = _users(run)
+    users = users_by_emp_id(run)
     with run.vista() as db:
         rows = db.execute(
             "SELECT Employee FROM bPREH WHERE PRCo = 1 AND TermDate IS NULL ORDER BY Employee"
@@ -59,14 +49,14 @@ def test_dry_run_plans_updates_and_deactivations_and_writes_nothing(run: Sandbox
     with run.vista() as db:
         db.executemany("UPDATE bPREH SET FirstName = 'Dryrun' WHERE PRCo = 1 AND Employee = ?", [(e,) for e in renamed])
     _terminate(run, terminated)
-    before = _users(run)
+    before = users_by_emp_id(run)
     run.reset_requests()
 
     dry = run.sync(tags={"dry_run": "true"})
 
     assert dry.success, dry.failure
     assert _writes(run) == {}
-    assert _users(run) == before
+    assert users_by_emp_id(run) == before
     users = dry.sinks["users"]
     assert users["dry_run"] is True
     assert (users["planned_update"], users["planned_deactivate"]) == (2, 2)
@@ -78,7 +68,7 @@ def test_dry_run_plans_updates_and_deactivations_and_writes_nothing(run: Sandbox
     real = run.sync()
     assert real.success, real.failure
     assert (real.sinks["users"]["updated"], real.sinks["users"]["deactivated"]) == (2, 2)
-    after = _users(run)
+    after = users_by_emp_id(run)
     assert all(after[str(e)]["first_name"] == "Dryrun" for e in renamed)
     assert all(not after[str(e)]["system_access"] for e in terminated)
 
@@ -114,7 +104,7 @@ def test_allow_employee_drop_passes_the_check_and_the_sink_guard_still_stops_bef
     assert not any(r.startswith("PATCH /api/users") for r in _writes(run)), _writes(run)
     assert not [r for r in run.store.ledger_query(run_id=outcome.run_id) if r["entity"] == "users"]
     victims = run.victims  # type: ignore[attr-defined]
-    assert all(_users(run)[str(e)]["system_access"] for e in victims)
+    assert all(users_by_emp_id(run)[str(e)]["system_access"] for e in victims)
 
 
 def test_allow_mass_deactivation_lets_the_reviewed_deactivations_through(run: SandboxRun) -> None:
@@ -127,5 +117,5 @@ def test_allow_mass_deactivation_lets_the_reviewed_deactivations_through(run: Sa
     check_passed(run.instance, EMPLOYEES, "active_count_stable", outcome.run_id)
     assert outcome.sinks["users"]["deactivated"] == len(victims)
     assert _writes(run) == {"PATCH /api/users/{id}": len(victims)}
-    users = _users(run)
+    users = users_by_emp_id(run)
     assert all(not users[str(e)]["system_access"] for e in victims)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
+from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, synced_sandbox, users_by_emp_id
 
 TAKEN_MOBILE = "+15045550187"
 TAKEN_MOBILE_VISTA = "(504) 555-0187"
@@ -20,18 +20,8 @@ PATCH_USER = "PATCH /api/users/{id}"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxRun]:
-    sandbox, sandbox_run = start_run(tmp_path_factory.mktemp("held"))
-    try:
-        first = sandbox_run.sync()
-        assert first.success, first.failure
+    with synced_sandbox(tmp_path_factory.mktemp("held")) as sandbox_run:
         yield sandbox_run
-    finally:
-        sandbox_run.instance.dispose()
-        sandbox.stop()
-
-
-def _users(run: SandboxRun) -> dict[str, dict]:
-    return {str(u["emp_id"]): u for u in run.state()["users"] if u.get("emp_id")}
 
 
 def _writes(run: SandboxRun) -> dict[str, int]:
@@ -49,7 +39,7 @@ def _failure(run: SandboxRun, employee: str) -> dict | None:
 
 
 def test_a_record_refused_with_422_is_recorded_and_held(run: SandboxRun) -> None:
-    users = _users(run)
+    users = users_by_emp_id(run)
     employee = next(k for k, u in users.items() if u.get("system_access") and u.get("mobile_phone") != TAKEN_MOBILE)
     # Someone adds a user by hand holding the mobile number the employee is about to get.
     response = run.safetyamp("POST", "/api/users", json={
@@ -67,7 +57,7 @@ def test_a_record_refused_with_422_is_recorded_and_held(run: SandboxRun) -> None
     failure = _failure(run, employee)
     assert failure is not None and failure["kind"] == "rejected"
     assert "mobile" in failure["reason"].lower()
-    assert _users(run)[employee]["mobile_phone"] != TAKEN_MOBILE
+    assert users_by_emp_id(run)[employee]["mobile_phone"] != TAKEN_MOBILE
     run.employee = employee  # type: ignore[attr-defined]
 
 
@@ -99,7 +89,7 @@ def test_a_change_of_the_vista_row_resends_the_record_on_its_own(run: SandboxRun
     assert outcome.success, outcome.failure
     assert _writes(run) == {PATCH_USER: 1}
     assert outcome.sinks["users"]["updated"] == 1 and outcome.sinks["users"]["failed"] == 0
-    assert _users(run)[employee]["mobile_phone"] == "+15045550199"
+    assert users_by_emp_id(run)[employee]["mobile_phone"] == "+15045550199"
     assert _failure(run, employee) is None
 
 

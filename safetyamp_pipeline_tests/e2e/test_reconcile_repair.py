@@ -12,19 +12,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
+from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, synced_sandbox
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxRun]:
-    sandbox, sandbox_run = start_run(tmp_path_factory.mktemp("reconcile"))
-    try:
-        first = sandbox_run.sync()
-        assert first.success, first.failure
+    with synced_sandbox(tmp_path_factory.mktemp("reconcile")) as sandbox_run:
         yield sandbox_run
-    finally:
-        sandbox_run.instance.dispose()
-        sandbox_run.sandbox.stop()
 
 
 def _by(run: SandboxRun, entity: str, field: str) -> dict[str, dict]:

@@ -11,7 +11,7 @@ import pytest
 
 from safetyamp_pipeline.core.models import record_from_row
 from safetyamp_pipeline_tests.e2e.checks import check_failed, check_passed
-from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
+from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, synced_sandbox
 
 ENTRA = ["entra", "users"]
 EMPLOYEES = ["viewpoint", "employees"]
@@ -19,14 +19,8 @@ EMPLOYEES = ["viewpoint", "employees"]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxRun]:
-    sandbox, sandbox_run = start_run(tmp_path_factory.mktemp("run_scoped"))
-    try:
-        first = sandbox_run.sync()
-        assert first.success, first.failure
+    with synced_sandbox(tmp_path_factory.mktemp("run_scoped")) as sandbox_run:
         yield sandbox_run
-    finally:
-        sandbox_run.instance.dispose()
-        sandbox.stop()
 
 
 def _desired_users(run: SandboxRun) -> dict[str, dict]:

@@ -9,21 +9,15 @@ from pathlib import Path
 import pytest
 
 from safetyamp_pipeline.clients.safetyamp import SafetyAmpClient
-from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
+from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, synced_sandbox
 
 CLONE_BASE = 900_000
 
 
 @pytest.fixture
 def synced(tmp_path: Path) -> Iterator[SandboxRun]:
-    sandbox, run = start_run(tmp_path)
-    try:
-        outcome = run.sync()
-        assert outcome.success, outcome.failure
+    with synced_sandbox(tmp_path) as run:
         yield run
-    finally:
-        run.instance.dispose()
-        sandbox.stop()
 
 
 def clone_employees(run: SandboxRun, n: int) -> list[dict]:

@@ -8,19 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
+from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, synced_sandbox
 
 
 @pytest.fixture
 def synced(tmp_path: Path) -> Iterator[SandboxRun]:
-    sandbox, run = start_run(tmp_path)
-    try:
-        outcome = run.sync()
-        assert outcome.success, outcome.failure
+    with synced_sandbox(tmp_path) as run:
         yield run
-    finally:
-        run.instance.dispose()
-        sandbox.stop()
 
 
 def _writes(outcome) -> int:
