@@ -21,7 +21,7 @@ from safetyamp_pipeline.core.settings import SyncSettings
 from safetyamp_pipeline.operator.lookup import KINDS, Kind, find
 from safetyamp_pipeline.sync.apply import Applier
 from safetyamp_pipeline.sync.masking import mask_text, mask_value
-from safetyamp_pipeline.sync.report import SinkOptions, SinkReport
+from safetyamp_pipeline.sync.report import SinkOptions, SinkReport, active_count
 
 # Config list -> the operator's word for its records; processed parents first.
 CONFIG_KINDS = {"jobs": KINDS["site"], "employees": KINDS["employee"], "vehicles": KINDS["vehicle"]}
@@ -115,10 +115,7 @@ class Provisioner:
     def _guard(self, entity: str, items: Sequence[core_plan.PlanItem], current: Mapping[str, dict]) -> None:
         if self.options.allow_mass_deactivation:
             return
-        if entity == "users":
-            active = sum(1 for r in current.values() if str(r.get("emp_id") or "").strip() and r.get("system_access"))
-        else:
-            active = sum(1 for r in current.values() if r.get("status") in (1, "1", True))
+        active = active_count(entity, current)
         reason = core_plan.mass_deactivation_reason(items, active, self.settings)
         if reason:
             raise ProvisionBlocked(

@@ -25,7 +25,13 @@ from safetyamp_pipeline.sync.apply import BATCH_SIZE, LATER, Applier, Heal
 from safetyamp_pipeline.sync.masking import mask_text
 from safetyamp_pipeline.sync.ports import EngineStore, SafetyAmpApi
 from safetyamp_pipeline.sync.read import REFERENCE_ENTITIES, UNKEYED_PREFIX, MirrorReader, reference_key
-from safetyamp_pipeline.sync.report import CHANGE_TABLE_ROWS, SinkOptions, SinkReport, masked_changes
+from safetyamp_pipeline.sync.report import (
+    CHANGE_TABLE_ROWS,
+    SinkOptions,
+    SinkReport,
+    active_count,
+    masked_changes,
+)
 
 __all__ = [
     "CHANGE_TABLE_ROWS",
@@ -133,10 +139,7 @@ class Reconciler:
     def _guard(self, entity: str, items: Sequence[PlanItem], current: Mapping[str, dict]) -> None:
         if self.options.allow_mass_deactivation:
             return
-        if entity == "users":
-            active = sum(1 for r in current.values() if str(r.get("emp_id") or "").strip() and r.get("system_access"))
-        else:
-            active = sum(1 for r in current.values() if r.get("status") in (1, "1", True))
+        active = active_count(entity, current)
         reason = core_plan.mass_deactivation_reason(items, active, self.settings)
         if reason:
             planned = sum(1 for i in items if i.action == "deactivate")

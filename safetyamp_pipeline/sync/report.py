@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -73,3 +74,11 @@ class SinkReport:
 
 def masked_changes(report: SinkReport) -> list[dict]:
     return [mask_record(c) for c in report.changes]
+
+
+def active_count(entity: str, current: Mapping[str, dict]) -> int:
+    """What the mass-deactivation guard compares against: users with an emp_id and system access,
+    or records with an active status."""
+    if entity == "users":
+        return sum(1 for r in current.values() if str(r.get("emp_id") or "").strip() and r.get("system_access"))
+    return sum(1 for r in current.values() if r.get("status") in (1, "1", True))
