@@ -48,6 +48,7 @@ class StoreTables:
     ledger: Table
     failures: Table
     rejections: Table
+    leases: Table
 
 
 def build_tables(schema: str | None = None) -> StoreTables:
@@ -150,6 +151,14 @@ def build_tables(schema: str | None = None) -> StoreTables:
         Column("fields_json", Text),
         Column("at", UtcDateTime, nullable=False),
     )
+    # One row per lease (`store.leases`): who holds it and until when.
+    leases = Table(
+        "sync_leases",
+        md,
+        Column("name", String(64), primary_key=True),
+        Column("holder", String(255)),
+        Column("expires_at", UtcDateTime, nullable=False),
+    )
     return StoreTables(
         metadata=md,
         schema_version=schema_version,
@@ -161,4 +170,5 @@ def build_tables(schema: str | None = None) -> StoreTables:
         ledger=ledger,
         failures=failures,
         rejections=rejections,
+        leases=leases,
     )

@@ -1,4 +1,5 @@
-"""Sink assets: reconcile each SafetyAmp entity with its desired state (pool ``safetyamp_api``).
+"""Sink assets: reconcile each SafetyAmp entity with its desired state (pool ``safetyamp_api``, and
+the sync store's write lease while reading, planning and writing: `sync.write_lease`).
 
 Parents are written before children: clusters, then sites (which need cluster ids), titles, users
 (home site, title), assets (site, driver). Each sink's value is the entity's SafetyAmp records after
@@ -11,6 +12,7 @@ held after a 422; ``allow_mass_deactivation=true`` lifts the deactivation guard;
 
 
 from collections.abc import Sequence
+from contextlib import ExitStack, nullcontext
 from datetime import timedelta
 
 import dagster as dg
@@ -27,6 +29,7 @@ from safetyamp_pipeline.sync.metadata import metadata_table
 from safetyamp_pipeline.sync.progress import ProgressReporter
 from safetyamp_pipeline.sync.reconcile import MassDeactivationBlocked, Reconciler, SinkOptions, SinkReport
 from safetyamp_pipeline.sync.rejections import REJECTION_COLUMNS, rejection_rows, table_rows
+from safetyamp_pipeline.sync.write_lease import holder_name, holding_write_lease
 
 POOL = "safetyamp_api"
 FULL_READ_TAG = "safetyamp/full_read"
@@ -131,34 +134,46 @@ def run_sink(
     progress = ProgressReporter(
         f"safetyamp/{entity}", context.log, limit_per_second=safetyamp.requests_per_window / max(safetyamp.window_seconds, 1e-9)
     )
-    reconciler = Reconciler(client, sync_store, sync_settings.settings(), options, log=context.log, progress=progress)
-    try:
-        report = reconciler.reconcile(entity, desired, ref_entities, ref_state)
-    except MassDeactivationBlocked as exc:
-        raise dg.Failure(
-            description=str(exc),
-            metadata={"planned_deactivate": exc.planned, "active": exc.active, "reason": exc.reason},
-        ) from exc
-    except (Unauthorized, Forbidden) as exc:
-        raise dg.Failure(
-            description=f"SafetyAmp refused the credentials (check the secret SAFETYAMP_TOKEN and "
-            f"SAFETYAMP_FQDN): {exc}"
-        ) from exc
-    except ApiError as exc:
-        raise dg.Failure(description=f"SafetyAmp {entity}: {exc}") from exc
-    except (SQLAlchemyError, StoreError) as exc:
-        raise store_failure(entity, exc) from None
+    lease = (
+        nullcontext(0.0)
+        if options.dry_run
+        else holding_write_lease(sync_store, holder_name(context.run.run_id, entity), context.log)
+    )
+    with ExitStack() as held:
+        try:
+            waited = held.enter_context(lease)
+        except (SQLAlchemyError, StoreError) as exc:
+            raise store_failure(entity, exc) from None
+        if waited >= 1.0:
+            context.log.info("safetyamp/%s: took the SafetyAmp write lease after waiting %.1f s", entity, waited)
+        reconciler = Reconciler(client, sync_store, sync_settings.settings(), options, log=context.log, progress=progress)
+        try:
+            report = reconciler.reconcile(entity, desired, ref_entities, ref_state)
+        except MassDeactivationBlocked as exc:
+            raise dg.Failure(
+                description=str(exc),
+                metadata={"planned_deactivate": exc.planned, "active": exc.active, "reason": exc.reason},
+            ) from exc
+        except (Unauthorized, Forbidden) as exc:
+            raise dg.Failure(
+                description=f"SafetyAmp refused the credentials (check the secret SAFETYAMP_TOKEN and "
+                f"SAFETYAMP_FQDN): {exc}"
+            ) from exc
+        except ApiError as exc:
+            raise dg.Failure(description=f"SafetyAmp {entity}: {exc}") from exc
+        except (SQLAlchemyError, StoreError) as exc:
+            raise store_failure(entity, exc) from None
 
-    rejected = rejection_rows(report, desired)
-    try:
-        row_count = _save_sink_value(
-            sync_store, entity, report, reconciler.was_read_in_full(entity), options.dry_run, context.run.run_id
-        )
-        if not options.dry_run:
-            sync_store.rejections_replace(entity, context.run.run_id, rejected)
-        queue = sync_store.failures_open(entity)
-    except (SQLAlchemyError, StoreError) as exc:
-        raise store_failure(entity, exc) from None
+        rejected = rejection_rows(report, desired)
+        try:
+            row_count = _save_sink_value(
+                sync_store, entity, report, reconciler.was_read_in_full(entity), options.dry_run, context.run.run_id
+            )
+            if not options.dry_run:
+                sync_store.rejections_replace(entity, context.run.run_id, rejected)
+            queue = sync_store.failures_open(entity)
+        except (SQLAlchemyError, StoreError) as exc:
+            raise store_failure(entity, exc) from None
     context.log.info(
         "safetyamp/%s: created %d, updated %d, deactivated %d, unchanged %d, rejected %d, failed %d, %d API calls",
         entity, report.created, report.updated, report.deactivated, report.unchanged,
