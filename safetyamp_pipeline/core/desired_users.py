@@ -42,6 +42,39 @@ CLEARABLE_USER_FIELDS = ("middle_name", "street", "city", "state", "zip_code")
 _MISSING = object()
 
 
+class _Memo(dict):
+    """raw value -> fn(raw value), computed once per distinct value. Columns such as City, State,
+    Zip, PRDept, udEmpTitle, Sex and HireDate repeat across thousands of employees; a hit is one
+    C-level dict lookup instead of a normalizer call (~20 % of the desired-users CPU at 20k).
+    Unhashable values raise TypeError: callers fall back to calling the normalizer."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, raw: Any) -> Any:
+        value = self[raw] = self.fn(raw)
+        return value
+
+
+class _UserMemos:
+    """The per-run memo tables of `_active_user`, and the values that are the same for every user."""
+
+    def __init__(self, settings: SyncSettings) -> None:
+        self.city = _Memo(clean_text)
+        self.state = _Memo(clean_state)
+        self.zip = _Memo(clean_zip)
+        self.dept = _Memo(clean_text)
+        self.title = _Memo(normalize_title)
+        self.gender = _Memo(normalize_gender)
+        self.date = _Memo(format_date)
+        self.country = clean_country(settings.country)
+        self.no_home_site = f"no open job in the last {settings.lookback_weeks} weeks"
+        self.home_site_why = f"latest open job in the last {settings.lookback_weeks} weeks of payroll"
+
+
 def _as_day(value: Any) -> _dt.date | None:
     if isinstance(value, _dt.datetime):
         return value.date()
@@ -195,6 +228,7 @@ def desired_users(
     _, depts = department_regions(departments, settings)
     emails = entra_emails(entra_users, settings, out.issues)
     region = settings.phone_default_region
+    memos = _UserMemos(settings)
 
     active: dict[str, dict[str, Any]] = {}  # emp -> {"fields", "refs", "provenance"}
     records: dict[str, DesiredRecord] = {}
@@ -223,7 +257,7 @@ def desired_users(
             records[emp] = DesiredRecord("users", emp, rejected=f"employee {emp}: field HireDate is empty (not hired), not synced")
             continue
         try:
-            built = _active_user(emp, row, emails, current_job, depts, settings, region, out.issues)
+            built = _active_user(emp, row, emails, current_job, depts, settings, region, out.issues, memos)
         except Exception as exc:  # noqa: BLE001 - last resort: one bad row never stops the others
             built = f"employee {emp}: unexpected value ({type(exc).__name__})"
         if isinstance(built, str):
@@ -252,6 +286,7 @@ def _active_user(
     settings: SyncSettings,
     region: str,
     issues: list[Issue],
+    memos: _UserMemos,
 ) -> dict[str, Any] | str:
     """The parts of an active user's desired record, or the rejection reason."""
     get = row.get
@@ -281,23 +316,25 @@ def _active_user(
         "email": email,
     }
 
-    gender = normalize_gender(get("Sex"))
+    sex = get("Sex")
+    gender = _memoized(memos.gender, sex)
     if gender is not None:
         fields["gender"] = gender
-    elif not is_blank(get("Sex")):
+    elif not is_blank(sex):
         issues.append(Issue("users", emp, "Sex", f"employee {emp}: field Sex is not M/F, not sent"))
     for target, column in (("date_of_birth", "BirthDate"), ("current_hire_date", "HireDate")):
-        value = format_date(get(column))
+        raw = get(column)
+        value = _memoized(memos.date, raw)
         if value is not None:
             fields[target] = value
-        elif not is_blank(get(column)):
+        elif not is_blank(raw):
             issues.append(Issue("users", emp, column, f"employee {emp}: field {column} is not a date in 1900..2100, not sent"))
 
     fields["street"] = clean_text(get("Address"))
-    fields["city"] = clean_text(get("City"))
-    fields["state"] = clean_state(get("State"))
-    fields["zip_code"] = clean_zip(get("Zip"))
-    fields["country"] = clean_country(settings.country)
+    fields["city"] = _memoized(memos.city, get("City"))
+    fields["state"] = _memoized(memos.state, get("State"))
+    fields["zip_code"] = _memoized(memos.zip, get("Zip"))
+    fields["country"] = memos.country
 
     cell_raw, phone_raw = get("CellPhone"), get("Phone")
     cell = normalize_phone(cell_raw, region)
@@ -325,23 +362,27 @@ def _active_user(
     job = current_job.get(emp)
     if job:
         refs["home_site"] = job
-        provenance["home_site"] = f"latest open job in the last {settings.lookback_weeks} weeks of payroll"
-    dept = clean_text(get("PRDept"))
+        provenance["home_site"] = memos.home_site_why
+    dept = _memoized(memos.dept, get("PRDept"))
     dept_info = depts.get(dept.casefold()) if dept else None
     if dept_info:
         refs["home_site_region_office"] = dept_info[2]
         provenance.setdefault("home_site", "office site of the department's region")
     if not refs:
-        return (
-            f"employee {emp}: no home site: no open job in the last {settings.lookback_weeks} weeks "
-            f"and field PRDept ({dept!r}) has no region"
-        )
-    title = normalize_title(get("udEmpTitle"))
+        return f"employee {emp}: no home site: {memos.no_home_site} and field PRDept ({dept!r}) has no region"
+    title = _memoized(memos.title, get("udEmpTitle"))
     if title:
         refs["current_title"] = title
     if settings.default_role_name:
         refs["role"] = settings.default_role_name
     return {"fields": fields, "refs": refs, "provenance": provenance}
+
+
+def _memoized(memo: _Memo, raw: Any) -> Any:
+    try:
+        return memo[raw]
+    except TypeError:  # unhashable (a hostile value): normalized without the memo
+        return memo.fn(raw)
 
 
 def _dedupe_batch(active: dict[str, dict[str, Any]], records: dict[str, DesiredRecord]) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from ..models import DesiredRecord, Record, RecordId, desired_hash
+from ..models import DesiredRecord, Record, RecordId
 from ..normalize import CODE_MAX, as_int, clean_text
 from ..refs import RefIndex, index_key, natural_key
 from ..settings import SyncSettings
-from .common import Normalizer, PlanItem, RecordsByKey, desc_norm, diff, rejected, unchanged
+from .common import Digest, Normalizer, PlanItem, RecordsByKey, desc_norm, diff, rejected, unchanged
 
 _ASSET_NORM: dict[str, Normalizer] = {
     "name": clean_text,
@@ -48,7 +48,7 @@ def plan_assets(
         setup_problem = f"field site_id: site {settings.vehicle_site_name!r} is not in SafetyAmp"
     desired_keys: set[str] = set()
     for rec in records:
-        digest = desired_hash(rec)
+        digest: Digest = rec  # hashed when item.desired_hash is first read
         key = index_key("assets", rec.key)
         if rec.rejected:
             items.append(rejected(rec, rec.rejected, digest))
@@ -109,7 +109,7 @@ def _retire_vehicles(
         if key in desired_keys or as_int(existing.get("asset_type_id")) != type_id or str(existing.get("id")) not in owned:
             continue
         natural = natural_key("assets", existing) or key
-        digest = desired_hash(DesiredRecord("assets", natural, {"status": retired}, deactivate=True))
+        digest: Digest = DesiredRecord("assets", natural, {"status": retired}, deactivate=True)
         if as_int(existing.get("status")) == retired:
             items.append(PlanItem("assets", natural, "unchanged", target_id=existing.get("id"), desired_hash=digest,
                                   reason="vehicle no longer in Samsara; already retired"))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..models import DesiredRecord, RecordId, desired_hash
+from ..models import DesiredRecord, RecordId
 from ..normalize import as_int, clean_text
 from ..refs import RefIndex, index_key
 from ..settings import SyncSettings
-from .common import Normalizer, PlanItem, RecordsByKey, code_norm, diff, rejected, unchanged
+from .common import Digest, Normalizer, PlanItem, RecordsByKey, code_norm, diff, rejected, unchanged
 
 _CLUSTER_NORM: dict[str, Normalizer] = {"name": clean_text, "external_code": code_norm, "parent_cluster_id": as_int}
 
@@ -34,7 +34,7 @@ def plan_clusters(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefI
     adopted: set[RecordId] = set()
     items: list[PlanItem] = []
     for rec in _parents_first(records):
-        digest = desired_hash(rec)
+        digest: Digest = rec  # hashed when item.desired_hash is first read
         if rec.rejected:
             items.append(rejected(rec, rec.rejected, digest))
             continue

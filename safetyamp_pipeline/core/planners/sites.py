@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..models import DesiredRecord, RecordId, desired_hash
+from ..models import DesiredRecord, RecordId
 from ..normalize import as_int, clean_state, clean_text, clean_zip
 from ..refs import RefIndex, index_key
 from ..settings import SyncSettings
-from .common import Normalizer, PlanItem, RecordsByKey, code_norm, diff, rejected, unchanged
+from .common import Digest, Normalizer, PlanItem, RecordsByKey, code_norm, diff, rejected, unchanged
 
 ADDRESS_FIELDS = ("street", "city", "state", "zip_code")
 # Writable site fields the sync does not set (external-apis.md §1.4 "Site"); a PUT carries them over.
@@ -28,7 +28,7 @@ def plan_sites(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefInde
     adopted: set[RecordId] = set()
     items: list[PlanItem] = []
     for rec in records:
-        digest = desired_hash(rec)
+        digest: Digest = rec  # hashed when item.desired_hash is first read
         if rec.rejected:
             items.append(rejected(rec, rec.rejected, digest))
             continue

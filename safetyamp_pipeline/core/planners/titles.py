@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from ..models import DesiredRecord, desired_hash
+from ..models import DesiredRecord
 from ..normalize import clean_text, title_key
 from ..refs import RefIndex, index_key
 from ..settings import SyncSettings
-from .common import PlanItem, RecordsByKey, rejected, unchanged
+from .common import Digest, PlanItem, RecordsByKey, rejected, unchanged
 
 
 def plan_titles(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefIndex, settings: SyncSettings) -> list[PlanItem]:
     items: list[PlanItem] = []
     for rec in records:
-        digest = desired_hash(rec)
+        digest: Digest = rec  # hashed when item.desired_hash is first read
         if rec.rejected:
             items.append(rejected(rec, rec.rejected, digest))
             continue

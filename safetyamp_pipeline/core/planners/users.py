@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from ..models import DesiredRecord, Record, RecordId, desired_hash
+from ..models import DesiredRecord, Record, RecordId
 from ..normalize import (
     as_bool,
     as_int,
@@ -23,7 +23,7 @@ from ..normalize import (
 from ..refs import RefIndex, index_key
 from ..settings import SyncSettings
 from ..uniqueness import Claim, arbitrate
-from .common import Normalizer, PlanItem, RecordsByKey, diff, rejected, unchanged
+from .common import Digest, Normalizer, PlanItem, RecordsByKey, diff, rejected, unchanged
 
 USER_COMPARED: dict[str, Normalizer] = {
     "first_name": clean_text,
@@ -121,7 +121,7 @@ def plan_users(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefInde
     verdict = arbitrate((_unique_claim(rec, existing) for rec, existing in active), holders_of)
     items: list[PlanItem] = []
     for rec in records:
-        digest = desired_hash(rec)
+        digest: Digest = rec  # hashed when item.desired_hash is first read
         if rec.rejected:
             items.append(rejected(rec, rec.rejected, digest))
             continue
@@ -153,7 +153,7 @@ def _held_by(refs: RefIndex, kind: str, value: object, user_id: RecordId | None)
     return f"SafetyAmp user {holder.get('id')} (emp_id {holder.get('emp_id')})"
 
 
-def _plan_user_deactivation(rec: DesiredRecord, existing: Record | None, digest: str) -> PlanItem:
+def _plan_user_deactivation(rec: DesiredRecord, existing: Record | None, digest: Digest) -> PlanItem:
     if existing is None:
         return unchanged(rec, digest, None, reason=f"employee {rec.key} is terminated and has no SafetyAmp user: not created")
     if as_bool(existing.get("system_access")) is False:
@@ -165,7 +165,7 @@ def _plan_user_deactivation(rec: DesiredRecord, existing: Record | None, digest:
 
 
 def _plan_user_create(
-    rec: DesiredRecord, digest: str, home_site_id: int | None, home_why: str, title: Record | None,
+    rec: DesiredRecord, digest: Digest, home_site_id: int | None, home_why: str, title: Record | None,
     refs: RefIndex, notes: list[str], blocked: AbstractSet[str],
 ) -> PlanItem:
     if home_site_id is None:
@@ -193,7 +193,7 @@ def _plan_user_create(
 
 
 def _plan_user_update(
-    rec: DesiredRecord, digest: str, existing: Record, home_site_id: int | None, home_why: str, title: Record | None,
+    rec: DesiredRecord, digest: Digest, existing: Record, home_site_id: int | None, home_why: str, title: Record | None,
     refs: RefIndex, notes: list[str], blocked: AbstractSet[str],
 ) -> PlanItem:
     target = existing.get("id")
