@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from .models import DesiredRecord, DesiredSet, Issue
@@ -133,14 +134,18 @@ def latest_jobs(
     day_cache: dict[Any, _dt.date | None] = {}  # raw PREndDate -> date when inside the window
     best: dict[Any, list[Any]] = {}  # raw Employee -> [date, {job: hours}]
     missing = _MISSING
+    columns = itemgetter("PRCo", "JCCo", "Job", "PREndDate", "Employee", "Hrs")
     for row in payroll_rows or ():
         try:
-            get = row.get
-            prco = get("PRCo")
+            try:  # one C call for the six columns of a well-formed row
+                prco, jcco, raw_job, day_raw, emp, hours = columns(row)
+            except KeyError:
+                get = row.get
+                prco, jcco, raw_job, day_raw, emp, hours = (
+                    get("PRCo"), get("JCCo", jc_company), get("Job"), get("PREndDate"), get("Employee"), get("Hrs")
+                )
             if prco is not None and prco != company and as_int(prco) != company:
                 continue
-            jcco = get("JCCo", jc_company)
-            raw_job = get("Job")
             if jcco == jc_company and jcco.__class__ is int:
                 job = job_cache.get(raw_job, missing)
                 if job is missing:
@@ -149,7 +154,6 @@ def latest_jobs(
                 job = _open_job((jcco, raw_job), open_jobs)
             if job is None:
                 continue
-            day_raw = get("PREndDate")
             day = day_cache.get(day_raw, missing)
             if day is missing:
                 day = _as_day(day_raw)
@@ -158,11 +162,9 @@ def latest_jobs(
                 day_cache[day_raw] = day
             if day is None:
                 continue
-            emp = get("Employee")
             current = best.get(emp)
         except (AttributeError, TypeError):  # not a mapping, or unhashable hostile values
             continue
-        hours = get("Hrs")
         if hours.__class__ is not int and hours.__class__ is not float:
             hours = _hours(hours)
         if current is None or day > current[0]:
