@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 from safetyamp_pipeline.core.desired import desired_assets, desired_users
-from safetyamp_pipeline.core.models import DesiredRecord
+from safetyamp_pipeline.core.models import DesiredRecord, desired_hash
 from safetyamp_pipeline.core.plan import (
     PlanItem,
     RefIndex,
@@ -357,6 +357,15 @@ def test_plan_items_are_json_able_and_round_trip():
 def test_desired_hash_on_every_item():
     _, items = first_sync()
     assert all(i.desired_hash for its in items.values() for i in its)
+
+
+def test_desired_hash_is_the_hash_of_the_planned_record_whether_read_early_or_late():
+    record = DesiredRecord("users", "5", rejected="employee 5: field Email is empty")
+    (item,) = plan_entity("users", [record], [], None, S)
+    assert item.desired_hash == desired_hash(record)
+    assert item.desired_hash == desired_hash(record)  # computed once, kept
+    assert PlanItem("users", "5", "unchanged", desired_hash="ab12").desired_hash == "ab12"
+    assert PlanItem("users", "5", "unchanged").desired_hash is None
 
 
 def test_rejected_desired_record_is_planned_as_rejected():

@@ -119,6 +119,7 @@ def plan_users(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefInde
         return [i for i in dict.fromkeys(ids) if norm(refs.users_by_id.get(i, {}).get(kind)) == value]
 
     verdict = arbitrate((_unique_claim(rec, existing) for rec, existing in active), holders_of)
+    home_sites: dict[tuple[str | None, str | None], tuple[int | None, str]] = {}  # (job, region) -> site
     items: list[PlanItem] = []
     for rec in records:
         digest: Digest = rec  # hashed when item.desired_hash is first read
@@ -130,7 +131,11 @@ def plan_users(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefInde
             items.append(_plan_user_deactivation(rec, existing, digest))
             continue
         notes: list[str] = []
-        home_site_id, home_why = _home_site(rec, refs)
+        home = (rec.refs.get("home_site"), rec.refs.get("home_site_region_office"))
+        found = home_sites.get(home)
+        if found is None:
+            found = home_sites[home] = _home_site(rec, refs)
+        home_site_id, home_why = found
         title_ref = rec.refs.get("current_title")
         title = refs.record("user_titles", title_ref) if title_ref else None
         if title_ref and title is None:
