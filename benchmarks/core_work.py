@@ -96,13 +96,10 @@ def desired_and_plan(inputs: CoreInputs, timings: dict[str, float] | None = None
 
 def measure_core(env: Mapping[str, str]) -> dict[str, Any]:
     inputs = load_inputs(env)
-    import gc, sys; print("DEBUG freeze", gc.get_freeze_count(), gc.isenabled(), gc.get_count(), len(gc.get_objects()), file=open("/tmp/h/debug.txt", "a"))
     timings: dict[str, float] = {}
     started = time.process_time()
-    t0 = time.thread_time()
     actions = desired_and_plan(inputs, timings)
     cpu = time.process_time() - started
-    print("DEBUG cpu", round(cpu, 3), "thread", round(time.thread_time() - t0, 3), file=open("/tmp/h/debug.txt", "a"))
     tracemalloc.start()
     try:
         desired_and_plan(inputs)
