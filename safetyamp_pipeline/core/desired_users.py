@@ -234,11 +234,14 @@ def desired_users(
 
     active: dict[str, dict[str, Any]] = {}  # emp -> {"fields", "refs", "provenance"}
     records: dict[str, DesiredRecord] = {}
+    pr_company = settings.pr_company
     for index, row in enumerate(employees or ()):
-        if not isinstance(row, Mapping):
+        if row.__class__ is not dict and not isinstance(row, Mapping):
             records[f"row#{index}"] = DesiredRecord("users", f"row#{index}", rejected=f"employee row {index}: not a record")
             continue
-        if company_mismatch(row, "PRCo", settings.pr_company):
+        prco = row_get(row, "PRCo")
+        # company_mismatch, with the common case (the payroll company as an int) decided inline
+        if prco is not None and (prco.__class__ is not int or prco != pr_company) and company_mismatch(row, "PRCo", pr_company):
             continue
         raw_emp = row_get(row, "Employee")
         emp = vista_employee_number(raw_emp)

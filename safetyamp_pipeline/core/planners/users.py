@@ -85,10 +85,17 @@ def _home_site(rec: DesiredRecord, refs: RefIndex) -> tuple[int | None, str]:
     return None, "; ".join(parts) or "no job and no region"
 
 
-def _unique_claim(rec: DesiredRecord, existing: Record | None) -> Claim:
-    """What a desired user would send of the unique values, and what it would give up."""
-    claim = Claim(rec.key, existing.get("id") if existing else None)
+def _unique_claim(rec: DesiredRecord, existing: Record | None) -> Claim | None:
+    """What a desired user would send of the unique values, and what it would give up; None when
+    it sends none (the common case: both values exactly as SafetyAmp holds them)."""
     fields = rec.fields
+    if (
+        existing is not None
+        and fields.get("email") == existing.get("email")
+        and ("mobile_phone" not in fields or fields["mobile_phone"] == existing.get("mobile_phone"))
+    ):
+        return None  # identical raw values: nothing sent, nothing released
+    claim = Claim(rec.key, existing.get("id") if existing else None)
     wanted = {"email": fields.get("email")}
     if "mobile_phone" in fields:
         wanted["mobile_phone"] = fields.get("mobile_phone")
@@ -118,7 +125,8 @@ def plan_users(records: list[DesiredRecord], by_key: RecordsByKey, refs: RefInde
         ids = (refs.users_by_email if kind == "email" else refs.users_by_mobile).get(value, ())
         return [i for i in dict.fromkeys(ids) if norm(refs.users_by_id.get(i, {}).get(kind)) == value]
 
-    verdict = arbitrate((_unique_claim(rec, existing) for rec, existing in active), holders_of)
+    claims = (_unique_claim(rec, existing) for rec, existing in active)
+    verdict = arbitrate((claim for claim in claims if claim is not None), holders_of)
     home_sites: dict[tuple[str | None, str | None], tuple[int | None, str]] = {}  # (job, region) -> site
     items: list[PlanItem] = []
     for rec in records:
