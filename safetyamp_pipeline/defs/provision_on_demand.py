@@ -8,6 +8,7 @@ GET per named record. Jobs go first (a new employee's home site may be one of th
 employees, then vehicles. The run carries ``safetyamp/lane: sync``: it queues behind a running sync.
 """
 
+from contextlib import ExitStack, nullcontext
 from typing import Any
 
 import dagster as dg
@@ -43,6 +44,7 @@ from safetyamp_pipeline.store.errors import StoreError
 from safetyamp_pipeline.sync.calendar import today_in_payroll_tz
 from safetyamp_pipeline.sync.metadata import metadata_table
 from safetyamp_pipeline.sync.report import SinkOptions
+from safetyamp_pipeline.sync.write_lease import holder_name, holding_write_lease
 
 JOB_NAME = "safetyamp_provision_on_demand"
 RECORD_COLUMNS = ("entity", "requested", "key", "action", "status", "fields", "error")
@@ -106,21 +108,32 @@ def provision_on_demand(
     client = safetyamp.get_client(dry_run=config.dry_run)
     provisioner = Provisioner(client, sync_store, settings, options, context.log)
     results: list[Provisioned] = []
-    for name, names in wanted.items():
-        if not names:
-            continue
-        kind = CONFIG_KINDS[name]
+    # The sinks' write lease: a provision never plans from a state a running sink is changing.
+    lease = (
+        nullcontext(0.0)
+        if config.dry_run
+        else holding_write_lease(sync_store, holder_name(context.run.run_id, "provision_on_demand"), context.log)
+    )
+    with ExitStack() as held:
         try:
-            desired, sources = _desired(name, vista, samsara, store, settings, context.run.run_id)
-            results += provisioner.provision(kind, names, desired, sources)
-        except ProvisionBlocked as exc:
-            raise dg.Failure(description=str(exc)) from None
-        except (Unauthorized, Forbidden) as exc:
-            raise dg.Failure(description=f"SafetyAmp refused the credentials (check SAFETYAMP_TOKEN and SAFETYAMP_FQDN): {exc}") from exc
-        except ApiError as exc:
-            raise dg.Failure(description=f"SafetyAmp {kind.entity}: {exc}") from exc
+            held.enter_context(lease)
         except (SQLAlchemyError, StoreError) as exc:
-            raise store_failure(kind.entity, exc) from None
+            raise store_failure("provision_on_demand", exc) from None
+        for name, names in wanted.items():
+            if not names:
+                continue
+            kind = CONFIG_KINDS[name]
+            try:
+                desired, sources = _desired(name, vista, samsara, store, settings, context.run.run_id)
+                results += provisioner.provision(kind, names, desired, sources)
+            except ProvisionBlocked as exc:
+                raise dg.Failure(description=str(exc)) from None
+            except (Unauthorized, Forbidden) as exc:
+                raise dg.Failure(description=f"SafetyAmp refused the credentials (check SAFETYAMP_TOKEN and SAFETYAMP_FQDN): {exc}") from exc
+            except ApiError as exc:
+                raise dg.Failure(description=f"SafetyAmp {kind.entity}: {exc}") from exc
+            except (SQLAlchemyError, StoreError) as exc:
+                raise store_failure(kind.entity, exc) from None
     for result in results:
         context.log.info("%s %s: %s (%s)%s", result.entity, result.key or result.requested, result.action, result.status,
                          f": {result.row()['error']}" if result.error else "")

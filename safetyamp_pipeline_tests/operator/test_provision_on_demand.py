@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -10,6 +12,7 @@ import pytest
 
 from safetyamp_pipeline.core.models import record_from_row
 from safetyamp_pipeline.sync.headless import environment
+from safetyamp_pipeline.sync.write_lease import WRITE_LEASE
 from safetyamp_pipeline_tests.e2e.conftest import SandboxRun, start_run
 
 USER_PATCH = "PATCH /api/users/{id}"
@@ -145,3 +148,18 @@ def test_a_twin_user_is_listed_by_the_no_duplicate_keys_check(edited):
     assert rows == [{"key": a, "kept_id": original["id"], "duplicate_ids": str(twin.json()["data"]["id"])}]
     sites = next(c for c in checks if c.check_name == "no_duplicate_keys" and c.asset_key.path == ["safetyamp", "sites"])
     assert sites.passed is True and sites.metadata["records"].records == []
+
+
+def test_a_provision_waits_for_a_sink_that_holds_the_write_lease(edited):
+    run, _, _ = edited
+    sink = "other-run/users@another-pod:1"  # another pod: only its release (or expiry) frees the lease
+    assert run.store.lease_try(WRITE_LEASE, sink, timedelta(minutes=5)) is None
+    releaser = threading.Timer(1.5, run.store.lease_release, args=(WRITE_LEASE, sink))
+    releaser.start()
+    try:
+        result = _provision(run, employees=["999999"])
+    finally:
+        releaser.join()
+    messages = [entry.user_message for entry in run.instance.all_logs(result.run_id)]
+    assert any(f"Waiting for the SafetyAmp write lease, held by {sink}" in m for m in messages), messages[-5:]
+    assert run.store.lease_holder(WRITE_LEASE) is None
