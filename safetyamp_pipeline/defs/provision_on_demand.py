@@ -5,7 +5,8 @@ dry_run: bool}}}`` (lists default empty, ``dry_run`` false). Source rows are rea
 employees / jobs and departments, the Samsara vehicle list); the rest of what the rules need
 (payroll weeks, Entra users, driver links) is the last sync's stored values. SafetyAmp is read one
 GET per named record. Jobs go first (a new employee's home site may be one of them), then
-employees, then vehicles. The run carries ``safetyamp/lane: sync``: it queues behind a running sync.
+employees, then vehicles. The run carries ``safetyamp/lane: sync``: it queues behind a running sync;
+and it writes while holding the sinks' write lease (`sync.write_lease`).
 """
 
 from contextlib import ExitStack, nullcontext
