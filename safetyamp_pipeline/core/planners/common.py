@@ -96,6 +96,31 @@ def diff(
     return changed, before, after
 
 
+_ABSENT: Any = object()
+
+
+def diff_present(
+    source: Mapping[str, Any], existing: Mapping[str, Any], normalizers: Mapping[str, Normalizer]
+) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+    """`diff` of the fields of `source` that `normalizers` names, in the normalizers' order (no
+    intermediate dict of the wanted values: this runs for every existing user of a plan)."""
+    changed: list[str] = []
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name, norm in normalizers.items():
+        value = source.get(name, _ABSENT)
+        if value is _ABSENT:
+            continue
+        have = existing.get(name)
+        if value == have and value.__class__ is have.__class__:
+            continue  # identical raw values normalize identically
+        if norm(value) != norm(have):
+            changed.append(name)
+            before[name] = have
+            after[name] = value
+    return changed, before, after
+
+
 def rejected(record: DesiredRecord, reason: str, digest: Digest, target: RecordId | None = None) -> PlanItem:
     return PlanItem(record.entity, record.key, "rejected", target_id=target, reason=reason, desired_hash=digest)
 

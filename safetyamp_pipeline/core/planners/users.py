@@ -23,7 +23,7 @@ from ..normalize import (
 from ..refs import RefIndex, index_key
 from ..settings import SyncSettings
 from ..uniqueness import Claim, arbitrate
-from .common import Digest, Normalizer, PlanItem, RecordsByKey, diff, rejected, unchanged
+from .common import Digest, Normalizer, PlanItem, RecordsByKey, diff_present, rejected, unchanged
 
 USER_COMPARED: dict[str, Normalizer] = {
     "first_name": clean_text,
@@ -43,6 +43,9 @@ USER_COMPARED: dict[str, Normalizer] = {
     "home_site_id": as_int,
     "system_access": as_bool,
 }
+# The compared fields a desired user carries, in USER_COMPARED order (home_site_id is resolved by
+# the plan and compared after them).
+_COMPARED_FROM_FIELDS = {name: norm for name, norm in USER_COMPARED.items() if name != "home_site_id"}
 _CORE_USER_FIELDS = ("first_name", "last_name", "email")
 _NOTHING_BLOCKED: frozenset[str] = frozenset()
 
@@ -211,12 +214,15 @@ def _plan_user_update(
 ) -> PlanItem:
     target = existing.get("id")
     fields = rec.fields
-    want = {name: fields[name] for name in USER_COMPARED if name in fields}
+    changed, before, after = diff_present(fields, existing, _COMPARED_FROM_FIELDS)
     if home_site_id is not None:
-        want["home_site_id"] = home_site_id
+        have = existing.get("home_site_id")
+        if not (home_site_id == have and have.__class__ is int) and as_int(home_site_id) != as_int(have):
+            changed.append("home_site_id")
+            before["home_site_id"] = have
+            after["home_site_id"] = home_site_id
     else:
         notes.append(f"home site unresolved ({home_why}): left as is")
-    changed, before, after = diff(want, existing, USER_COMPARED)
     if title is not None:
         held = existing.get("current_title")
         held_name = held.get("name") if isinstance(held, Mapping) else None
