@@ -321,24 +321,31 @@ def _active_user(
         "email": email,
     }
 
-    sex = get("Sex")
-    gender = _memoized(memos.gender, sex)
+    sex, birth_raw, hire_raw, city_raw, state_raw, zip_raw = (
+        get("Sex"), get("BirthDate"), get("HireDate"), get("City"), get("State"), get("Zip")
+    )
+    try:
+        gender, birth, hire = memos.gender[sex], memos.date[birth_raw], memos.date[hire_raw]
+        city, state, zip_code = memos.city[city_raw], memos.state[state_raw], memos.zip[zip_raw]
+    except TypeError:  # an unhashable (hostile) value: normalized without the memos
+        gender, birth, hire = normalize_gender(sex), format_date(birth_raw), format_date(hire_raw)
+        city, state, zip_code = clean_text(city_raw), clean_state(state_raw), clean_zip(zip_raw)
     if gender is not None:
         fields["gender"] = gender
     elif not is_blank(sex):
         issues.append(Issue("users", emp, "Sex", f"employee {emp}: field Sex is not M/F, not sent"))
-    for target, column in (("date_of_birth", "BirthDate"), ("current_hire_date", "HireDate")):
-        raw = get(column)
-        value = _memoized(memos.date, raw)
+    for target, column, raw, value in (
+        ("date_of_birth", "BirthDate", birth_raw, birth), ("current_hire_date", "HireDate", hire_raw, hire)
+    ):
         if value is not None:
             fields[target] = value
         elif not is_blank(raw):
             issues.append(Issue("users", emp, column, f"employee {emp}: field {column} is not a date in 1900..2100, not sent"))
 
     fields["street"] = clean_text(get("Address"))
-    fields["city"] = _memoized(memos.city, get("City"))
-    fields["state"] = _memoized(memos.state, get("State"))
-    fields["zip_code"] = _memoized(memos.zip, get("Zip"))
+    fields["city"] = city
+    fields["state"] = state
+    fields["zip_code"] = zip_code
     fields["country"] = memos.country
 
     cell_raw, phone_raw = get("CellPhone"), get("Phone")

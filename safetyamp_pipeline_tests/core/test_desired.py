@@ -328,3 +328,18 @@ def test_legacy_checklist_valid_employee_and_whitespace_trimmed():
     assert (user.fields["first_name"], user.fields["last_name"], user.fields["city"]) == ("Jo", "Doe", "Hammond")
     assert user.fields["gender"] == 1 and user.fields["email"] == "jo@x.com"
     assert "work_phone" not in user.fields  # too short: left out, record still valid
+
+
+def test_repeated_columns_are_normalized_once_per_value_and_an_unhashable_one_is_only_dropped():
+    rows = [
+        employee(1, City="  Houma  ", State="la", Sex="m"),
+        employee(2, City="  Houma  ", State="la", Sex="m"),
+        employee(3, City=["Houma"], State={"la": 1}, Sex=["M"], BirthDate=["1990-01-02"]),
+    ]
+    by_key = {r.key: r for r in users(rows).records}
+    assert [(by_key[k].fields["city"], by_key[k].fields["state"], by_key[k].fields["gender"]) for k in ("1", "2")] == [
+        ("Houma", "LA", 1), ("Houma", "LA", 1)]
+    hostile = by_key["3"]
+    assert hostile.rejected is None
+    assert (hostile.fields["city"], hostile.fields["state"]) == (None, None)
+    assert "gender" not in hostile.fields and "date_of_birth" not in hostile.fields
