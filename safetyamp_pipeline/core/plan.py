@@ -95,7 +95,9 @@ def plan_entity(
     settings = settings or SyncSettings()
     records = list(desired.records if isinstance(desired, DesiredSet) else desired or ())
     # not copied: planners only read the current records (items carry values, never the records)
-    current: list[Record] = [r for r in current_records or () if _is_live(r)]
+    current = refs.live_if_from(entity, current_records) if refs is not None else None
+    if current is None:
+        current = [r for r in current_records or () if _is_live(r)]
     if refs is None:
         refs = RefIndex.from_state({entity: current}, settings)
     by_key = refs.keyed_if_same(entity, current)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -144,6 +145,8 @@ class RefIndex:
         # over the same records reuses the key table instead of re-keying 20k users.
         self._built_from: dict[str, list[Record]] = {}
         self._index_keys: dict[str, dict[str, str]] = {}  # entity -> raw key -> index key (`record`)
+        # entity -> (the state list `_built_from` was filtered from, its items then)
+        self._built_from_raw: dict[str, tuple[object, tuple[object, ...]]] = {}
 
     @classmethod
     @without_gc
@@ -151,8 +154,10 @@ class RefIndex:
         index = cls(settings)
         state = state or {}
         for entity in ("site_clusters", "sites", "user_titles", "users", "assets"):
-            live = [r for r in state.get(entity) or () if _is_live(r)]
+            raw = state.get(entity)
+            live = [r for r in raw or () if _is_live(r)]
             index._built_from[entity] = live
+            index._built_from_raw[entity] = (raw, tuple(raw or ()))
             # users: no name tables, so no sort (16k records) - a shared key is settled by id below
             index._learn_all(entity, live if entity == "users" else sorted(live, key=_id_order))
         for role in state.get("roles") or ():
@@ -184,8 +189,12 @@ class RefIndex:
                     if name:
                         self.unkeyed_clusters_by_name.setdefault(name.casefold(), record)
         elif entity == "users":
-            for record in ordered:
-                self._learn_user(record)
+            if self._contacts_indexed:
+                for record in ordered:
+                    self._learn_user(record)
+            else:  # `_learn_user` in bulk
+                self._order_users()
+                self.users_by_id.update([(record["id"], record) for record in ordered])
             self._users_in_id_order = False
 
     def learn(self, entity: str, record: Record, replace: bool = True) -> None:
@@ -258,6 +267,17 @@ class RefIndex:
     def users_by_mobile(self) -> dict[str, list[RecordId]]:
         self._ensure_contacts()
         return self._users_by_mobile
+
+    def live_if_from(self, entity: str, records: object) -> list[Record] | None:
+        """The live records `from_state` filtered out of exactly this `records` object, while nothing
+        was learned since (a plan over the state the index was built from skips filtering again)."""
+        raw, items = self._built_from_raw.get(entity, (None, ()))
+        if records is None or raw is not records or not isinstance(records, list | tuple):
+            return None
+        # the same list, holding the same objects (not appended to or replaced since)
+        if len(records) != len(items) or not all(map(operator.is_, records, items)):
+            return None
+        return self._built_from.get(entity)
 
     def keyed_if_same(self, entity: str, live: list[Record]) -> dict[str, Record] | None:
         """A copy of the key table of `entity` when it was built from exactly these live records

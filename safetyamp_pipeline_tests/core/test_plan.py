@@ -414,3 +414,15 @@ def test_odd_safetyamp_records_do_not_break_planning():
     state["sites"].append({"id": None, "ext_id": "12345."})
     items = replan(state, "users", users_for([employee(123), employee(9)], payroll_rows=[payroll(n, "12345.", WEEK_END) for n in (123, 9)]))
     assert {i.key: i.action for i in items}["9"] == "create"  # the soft-deleted user is not matched
+
+
+def test_a_plan_reuses_the_index_filtering_only_for_the_unchanged_state_list():
+    users = [{"id": "abcde", "emp_id": "5", "email": "a@x.com"}, {"id": "fghij", "emp_id": "6", "deleted_at": "2026-01-01"}]
+    refs = RefIndex.from_state({"users": users}, S)
+    assert refs.live_if_from("users", users) == [users[0]]
+    assert refs.live_if_from("users", list(users)) is None  # another list
+    users.append({"id": "klmno", "emp_id": "7"})
+    assert refs.live_if_from("users", users) is None  # appended since
+    users.pop()
+    users[0] = {"id": "abcde", "emp_id": "5", "email": "b@x.com"}
+    assert refs.live_if_from("users", users) is None  # a record replaced since
