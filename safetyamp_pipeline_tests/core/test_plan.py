@@ -426,3 +426,27 @@ def test_a_plan_reuses_the_index_filtering_only_for_the_unchanged_state_list():
     users.pop()
     users[0] = {"id": "abcde", "emp_id": "5", "email": "b@x.com"}
     assert refs.live_if_from("users", users) is None  # a record replaced since
+
+
+def test_the_unchanged_user_shortcut_agrees_with_the_field_by_field_diff():
+    from safetyamp_pipeline.core.planners.common import diff_present
+    from safetyamp_pipeline.core.planners.users import _COMPARED_FROM_FIELDS, _same_compared_values
+
+    base = {"emp_id": "5", "first_name": "Ann", "last_name": "Lee", "email": "a@x.com", "system_access": True, "zip_code": "70801"}
+    cases = [
+        {},  # identical
+        {"system_access": 1},  # equal value, other type: the shortcut must defer to the diff
+        {"zip_code": 70801},
+        {"first_name": "Ann "},
+        {"email": None},
+        {"zip_code": None},
+    ]
+    for edit in cases:
+        existing = {**base, **edit}
+        same = _same_compared_values(base, existing)
+        changed, _, _ = diff_present(base, existing, _COMPARED_FROM_FIELDS)
+        assert not same or changed == [], edit
+        assert same == (edit == {}), edit
+    without_zip = {k: v for k, v in base.items() if k != "zip_code"}  # a compared field SafetyAmp lacks
+    assert not _same_compared_values(base, without_zip)
+    assert diff_present(base, without_zip, _COMPARED_FROM_FIELDS)[0] == ["zip_code"]

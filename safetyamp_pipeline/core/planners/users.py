@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
+from operator import itemgetter
 from typing import Any
 
 from ..models import DesiredRecord, Record, RecordId
@@ -47,6 +48,25 @@ USER_COMPARED: dict[str, Normalizer] = {
 # the plan and compared after them).
 _COMPARED_FROM_FIELDS = {name: norm for name, norm in USER_COMPARED.items() if name != "home_site_id"}
 _CORE_USER_FIELDS = ("first_name", "last_name", "email")
+# fields shape (its keys in order) -> the compared names it holds and a getter of their values
+_SHAPES: dict[tuple[str, ...], tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Any]]] = {}
+
+
+def _same_compared_values(fields: Mapping[str, Any], existing: Mapping[str, Any]) -> bool:
+    """True when every compared field of `fields` holds exactly SafetyAmp's value, of the same type:
+    what `diff_present` would find field by field, decided with C-level tuple comparisons (the
+    common case of an unchanged user: ~17k per plan at 20k employees)."""
+    shape = tuple(fields)
+    found = _SHAPES.get(shape)
+    if found is None:
+        names = tuple(name for name in _COMPARED_FROM_FIELDS if name in fields)
+        if len(names) < 2:  # itemgetter of one name returns the value, not a tuple
+            return False
+        found = _SHAPES[shape] = (names, itemgetter(*names))
+    names, values_of = found
+    wanted = values_of(fields)
+    held = tuple(map(existing.get, names))
+    return wanted == held and tuple(map(type, wanted)) == tuple(map(type, held))
 _NOTHING_BLOCKED: frozenset[str] = frozenset()
 
 
@@ -214,7 +234,10 @@ def _plan_user_update(
 ) -> PlanItem:
     target = existing.get("id")
     fields = rec.fields
-    changed, before, after = diff_present(fields, existing, _COMPARED_FROM_FIELDS)
+    if _same_compared_values(fields, existing):
+        changed, before, after = [], {}, {}
+    else:
+        changed, before, after = diff_present(fields, existing, _COMPARED_FROM_FIELDS)
     if home_site_id is not None:
         have = existing.get("home_site_id")
         if not (home_site_id == have and have.__class__ is int) and as_int(home_site_id) != as_int(have):
