@@ -36,16 +36,7 @@ class Mirror(StoreBase):
         """Replace every mirrored record of `entity` with the result of a full read."""
         at = require_aware(read_at, "read_at") if read_at is not None else self._now()
         mr = self._t.mirror_records
-        rows = [
-            {
-                "entity": entity,
-                "record_key": str(key),
-                "safetyamp_id": _id_of(record),
-                "record_json": codec.dumps(dict(record)),
-                "written_at": at,
-            }
-            for key, record in records_by_key.items()
-        ]
+        rows = [_mirror_row(entity, key, record, at) for key, record in records_by_key.items()]
         with self._write() as conn:
             conn.execute(delete(mr).where(mr.c.entity == entity))
             for batch in chunked(rows, _INSERT_BATCH):
@@ -83,16 +74,7 @@ class Mirror(StoreBase):
         mr = self._t.mirror_records
         now = self._now()
         gone = [{"k": str(replaces)} for key, _, replaces in records if replaces is not None and str(replaces) != str(key)]
-        rows = [
-            {
-                "entity": entity,
-                "record_key": str(key),
-                "safetyamp_id": _id_of(record),
-                "record_json": codec.dumps(dict(record)),
-                "written_at": now,
-            }
-            for key, record, _ in records
-        ]
+        rows = [_mirror_row(entity, key, record, now) for key, record, _ in records]
         with self._write() as conn:
             if gone:
                 conn.execute(delete(mr).where(and_(mr.c.entity == entity, mr.c.record_key == bindparam("k"))), gone)
@@ -146,6 +128,16 @@ class Mirror(StoreBase):
             return conn.execute(
                 select(mr.c.written_at).where(mr.c.entity == entity, mr.c.record_key == str(key))
             ).scalar()
+
+
+def _mirror_row(entity: str, key: str, record: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    return {
+        "entity": entity,
+        "record_key": str(key),
+        "safetyamp_id": _id_of(record),
+        "record_json": codec.dumps(dict(record)),
+        "written_at": at,
+    }
 
 
 def _id_of(record: Mapping[str, Any]) -> str | None:
