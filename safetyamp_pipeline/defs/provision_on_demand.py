@@ -9,7 +9,6 @@ employees, then vehicles. The run carries ``safetyamp/lane: sync``: it queues be
 and it writes while holding the sinks' write lease (`sync.write_lease`).
 """
 
-from contextlib import ExitStack, nullcontext
 from typing import Any
 
 import dagster as dg
@@ -32,6 +31,7 @@ from safetyamp_pipeline.defs.safetyamp.sinks import (
     ALLOW_MASS_DEACTIVATION_TAG,
     RETRY_FAILED_TAG,
     store_failure,
+    write_lease,
 )
 from safetyamp_pipeline.operator.provision import (
     CONFIG_KINDS,
@@ -45,7 +45,6 @@ from safetyamp_pipeline.store.errors import StoreError
 from safetyamp_pipeline.sync.calendar import today_in_payroll_tz
 from safetyamp_pipeline.sync.metadata import metadata_table
 from safetyamp_pipeline.sync.report import SinkOptions
-from safetyamp_pipeline.sync.write_lease import holder_name, holding_write_lease
 
 JOB_NAME = "safetyamp_provision_on_demand"
 RECORD_COLUMNS = ("entity", "requested", "key", "action", "status", "fields", "error")
@@ -110,16 +109,7 @@ def provision_on_demand(
     provisioner = Provisioner(client, sync_store, settings, options, context.log)
     results: list[Provisioned] = []
     # The sinks' write lease: a provision never plans from a state a running sink is changing.
-    lease = (
-        nullcontext(0.0)
-        if config.dry_run
-        else holding_write_lease(sync_store, holder_name(context.run.run_id, "provision_on_demand"), context.log)
-    )
-    with ExitStack() as held:
-        try:
-            held.enter_context(lease)
-        except (SQLAlchemyError, StoreError) as exc:
-            raise store_failure("provision_on_demand", exc) from None
+    with write_lease(sync_store, context.run.run_id, "provision_on_demand", context.log, dry_run=config.dry_run):
         for name, names in wanted.items():
             if not names:
                 continue

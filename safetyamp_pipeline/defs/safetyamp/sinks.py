@@ -11,8 +11,8 @@ held after a 422; ``allow_mass_deactivation=true`` lifts the deactivation guard;
 """
 
 
-from collections.abc import Sequence
-from contextlib import ExitStack, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 
 import dagster as dg
@@ -99,6 +99,21 @@ def store_failure(entity: str, exc: Exception) -> dg.Failure:
     )
 
 
+@contextmanager
+def write_lease(sync_store, run_id: str, name: str, log, *, dry_run: bool) -> Iterator[float]:
+    """Hold the sync store's SafetyAmp write lease (`sync.write_lease`) for the block; a dry run
+    writes nothing and takes none. A store error while taking it fails like any store error."""
+    if dry_run:
+        yield 0.0
+        return
+    with ExitStack() as held:
+        try:
+            waited = held.enter_context(holding_write_lease(sync_store, holder_name(run_id, name), log))
+        except (SQLAlchemyError, StoreError) as exc:
+            raise store_failure(name, exc) from None
+        yield waited
+
+
 def _save_sink_value(sync_store, entity: str, report: SinkReport, read_in_full: bool, dry_run: bool, run_id: str) -> int:
     """Save the entity's SafetyAmp records as the sink's value; returns their count. When nothing
     was written or read the stored value is still exact, so an unchanged hour skips the rewrite."""
@@ -134,16 +149,7 @@ def run_sink(
     progress = ProgressReporter(
         f"safetyamp/{entity}", context.log, limit_per_second=safetyamp.requests_per_window / max(safetyamp.window_seconds, 1e-9)
     )
-    lease = (
-        nullcontext(0.0)
-        if options.dry_run
-        else holding_write_lease(sync_store, holder_name(context.run.run_id, entity), context.log)
-    )
-    with ExitStack() as held:
-        try:
-            waited = held.enter_context(lease)
-        except (SQLAlchemyError, StoreError) as exc:
-            raise store_failure(entity, exc) from None
+    with write_lease(sync_store, context.run.run_id, entity, context.log, dry_run=options.dry_run) as waited:
         if waited >= 1.0:
             context.log.info("safetyamp/%s: took the SafetyAmp write lease after waiting %.1f s", entity, waited)
         reconciler = Reconciler(client, sync_store, sync_settings.settings(), options, log=context.log, progress=progress)
