@@ -115,9 +115,7 @@ def desired_users(
         if row.__class__ is not dict and not isinstance(row, Mapping):
             records[f"row#{index}"] = DesiredRecord("users", f"row#{index}", rejected=f"employee row {index}: not a record")
             continue
-        prco = row_get(row, "PRCo")
-        # company_mismatch, with the common case (the payroll company as an int) decided inline
-        if prco is not None and (prco.__class__ is not int or prco != pr_company) and company_mismatch(row, "PRCo", pr_company):
+        if company_mismatch(row, "PRCo", pr_company):
             continue
         raw_emp = row_get(row, "Employee")
         emp = vista_employee_number(raw_emp)

@@ -144,7 +144,6 @@ class RefIndex:
         # entity -> the live records from_state indexed, while nothing was learned since: a plan
         # over the same records reuses the key table instead of re-keying 20k users.
         self._built_from: dict[str, list[Record]] = {}
-        self._index_keys: dict[str, dict[str, str]] = {}  # entity -> raw key -> index key (`record`)
         # entity -> (the state list `_built_from` was filtered from, its items then)
         self._built_from_raw: dict[str, tuple[object, tuple[object, ...]]] = {}
 
@@ -290,14 +289,6 @@ class RefIndex:
     # ---------------------------------------------------------------- lookups
 
     def record(self, entity: str, key: str | None) -> Record | None:
-        # Thousands of users name the same few thousand jobs and titles: their index keys are
-        # computed once per index (a str key is hashable; anything else is keyed every time).
-        if type(key) is str:
-            memo = self._index_keys.setdefault(entity, {})
-            found = memo.get(key)
-            if found is None:
-                found = memo[key] = index_key(entity, key) or ""
-            return self.by_key.get(entity, {}).get(found)
         return self.by_key.get(entity, {}).get(index_key(entity, key) or "")
 
     def id_of(self, entity: str, key: str | None) -> RecordId | None:

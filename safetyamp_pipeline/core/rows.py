@@ -28,6 +28,8 @@ def company_mismatch(row: Any, column: str, company: int) -> bool:
     raw = row_get(row, column)
     if raw is None:
         return False
+    if raw.__class__ is int:  # the usual form: no normalizing needed
+        return raw != company
     return as_int(raw) != company
 
 
